@@ -1,0 +1,9 @@
+DROP TABLE kit_secondary_colors;
+DROP TABLE kit_competitions;
+DROP TABLE kits;
+DROP TABLE colors;
+DROP TABLE kit_types;
+DROP TABLE competitions;
+DROP TABLE brands;
+DROP TABLE seasons;
+DROP TABLE clubs;
