@@ -1,1 +1,4 @@
-//! stub
+//! Kits and their reference data (brands, competitions, kit types, colours):
+//! models, cached reads, admin writes, and the scopes each change makes stale.
+
+pub mod scopes;

@@ -1,1 +1,5 @@
-//! stub
+//! Seasons: the season model, `GET /api/seasons` (the seasons a club has
+//! kits in), the admin writes on `/api/seasons`, and the scopes a season
+//! change makes stale.
+
+pub mod scopes;

@@ -1,0 +1,106 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use fkapi_db::schema::clubs;
+use fkapi_db::PgConn;
+use fkapi_web::{double_option, validate_country, validate_slug};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+/// A club as FKApi's `ClubJsonSchema` has it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = clubs)]
+pub struct Club {
+    #[schema(example = 1)]
+    pub id: i32,
+    pub id_fka: Option<i32>,
+    #[schema(example = "Arsenal")]
+    pub name: String,
+    #[schema(example = "arsenal")]
+    pub slug: String,
+    pub logo: Option<String>,
+    pub logo_dark: Option<String>,
+    /// ISO 3166 alpha-2.
+    #[schema(example = "GB")]
+    pub country: Option<String>,
+}
+
+impl Club {
+    pub async fn find(conn: &mut PgConn, id: i32) -> QueryResult<Option<Club>> {
+        clubs::table.find(id).select(Club::as_select()).first(conn).await.optional()
+    }
+
+    pub async fn exists(conn: &mut PgConn, id: i32) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(clubs::table.find(id))).get_result(conn).await
+    }
+
+    pub async fn insert(conn: &mut PgConn, input: &ClubInput) -> QueryResult<Club> {
+        diesel::insert_into(clubs::table).values(input).returning(Club::as_returning()).get_result(conn).await
+    }
+
+    pub async fn update(conn: &mut PgConn, id: i32, input: &ClubInput) -> QueryResult<Option<Club>> {
+        diesel::update(clubs::table.find(id)).set(input).returning(Club::as_returning()).get_result(conn).await.optional()
+    }
+
+    pub async fn delete(conn: &mut PgConn, id: i32) -> QueryResult<bool> {
+        Ok(diesel::delete(clubs::table.find(id)).execute(conn).await? > 0)
+    }
+}
+
+/// Body of POST and PUT /api/clubs: the whole club.
+#[derive(Debug, Clone, Deserialize, Validate, Insertable, AsChangeset, ToSchema)]
+#[diesel(table_name = clubs, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+pub struct ClubInput {
+    #[validate(length(min = 1, max = 200))]
+    #[schema(example = "Arsenal")]
+    pub name: String,
+    /// Lowercase words joined by dashes; unique.
+    #[validate(length(min = 1, max = 200), custom(function = "validate_slug"))]
+    #[schema(example = "arsenal")]
+    pub slug: String,
+    #[validate(range(min = 1))]
+    pub id_fka: Option<i32>,
+    #[validate(length(max = 500), url)]
+    pub logo: Option<String>,
+    #[validate(length(max = 500), url)]
+    pub logo_dark: Option<String>,
+    #[validate(custom(function = "validate_country"))]
+    #[schema(example = "GB")]
+    pub country: Option<String>,
+}
+
+/// Body of PATCH /api/clubs/{id}: only the fields to change; `null` clears
+/// an optional field.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClubPatch {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub id_fka: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub logo: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub logo_dark: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub country: Option<Option<String>>,
+}
+
+impl ClubPatch {
+    /// The whole club after the patch, to validate and store as one.
+    pub fn apply_to(self, club: Club) -> ClubInput {
+        ClubInput {
+            name: self.name.unwrap_or(club.name),
+            slug: self.slug.unwrap_or(club.slug),
+            id_fka: self.id_fka.unwrap_or(club.id_fka),
+            logo: self.logo.unwrap_or(club.logo),
+            logo_dark: self.logo_dark.unwrap_or(club.logo_dark),
+            country: self.country.unwrap_or(club.country),
+        }
+    }
+}

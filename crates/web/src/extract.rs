@@ -1,0 +1,138 @@
+use crate::{ApiError, AppContext};
+use actix_web::dev::Payload;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use validator::Validate;
+
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// Write bodies larger than this get 413.
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Extractor settings for the whole app: malformed path, query or body
+/// input becomes a `{"detail"}` 400/413/422 instead of a plain-text error.
+pub fn extractor_configs() -> (web::PathConfig, web::QueryConfig, web::JsonConfig) {
+    let path = web::PathConfig::default().error_handler(|err, _| {
+        let detail = match &err {
+            PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
+            _ => "invalid path parameter".to_string(),
+        };
+        ApiError::BadRequest(detail).into()
+    });
+    let query = web::QueryConfig::default().error_handler(|err, _| {
+        let detail = match &err {
+            QueryPayloadError::Deserialize(e) => format!("invalid query parameter: {e}"),
+            _ => "invalid query string".to_string(),
+        };
+        ApiError::BadRequest(detail).into()
+    });
+    let json = web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(|err, _| {
+        match &err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                ApiError::PayloadTooLarge(format!("request body larger than {MAX_JSON_BYTES} bytes"))
+            }
+            JsonPayloadError::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()),
+            JsonPayloadError::Deserialize(e) if e.is_syntax() || e.is_eof() => {
+                ApiError::BadRequest(format!("malformed JSON: {e}"))
+            }
+            JsonPayloadError::Deserialize(e) => ApiError::Unprocessable(format!("invalid body: {e}")),
+            other => ApiError::BadRequest(format!("unreadable body: {other}")),
+        }
+        .into()
+    });
+    (path, query, json)
+}
+
+/// `page` (from 1) and `page_size` (1..=100, default 20), as FKApi has them.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Pagination {
+    /// Page number, from 1.
+    #[param(minimum = 1, example = 1)]
+    pub page: Option<i64>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    pub page_size: Option<i64>,
+}
+
+impl Pagination {
+    /// `(page, page_size)` after checking the bounds.
+    pub fn resolve(self) -> Result<(i64, i64), ApiError> {
+        let page = self.page.unwrap_or(1);
+        let page_size = self.page_size.unwrap_or(20);
+        if page < 1 || page > 1_000_000 {
+            return Err(ApiError::BadRequest("page must be between 1 and 1000000".into()));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(ApiError::BadRequest(format!("page_size must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        Ok((page, page_size))
+    }
+}
+
+/// A JSON body that has also passed its `validator` rules (422 otherwise).
+pub struct ValidatedJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move {
+            let body = json.await?.into_inner();
+            body.validate().map_err(|errors| ApiError::Unprocessable(describe_validation(&errors)))?;
+            Ok(ValidatedJson(body))
+        })
+    }
+}
+
+/// `name: length must be 1 to 200; country: …`, fields in a stable order.
+fn describe_validation(errors: &validator::ValidationErrors) -> String {
+    let mut parts: Vec<String> = errors
+        .field_errors()
+        .iter()
+        .map(|(field, errs)| {
+            let reasons: Vec<String> = errs
+                .iter()
+                .map(|e| e.message.as_ref().map_or_else(|| e.code.to_string(), |m| m.to_string()))
+                .collect();
+            format!("{field}: {}", reasons.join(", "))
+        })
+        .collect();
+    parts.sort();
+    format!("invalid body: {}", parts.join("; "))
+}
+
+/// Proof that the request carried the admin key in `X-API-Key`.
+pub struct AdminKey;
+
+impl FromRequest for AdminKey {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(check_admin(req).map(|()| AdminKey).map_err(Into::into))
+    }
+}
+
+fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
+    let ctx = req
+        .app_data::<web::Data<AppContext>>()
+        .ok_or_else(|| ApiError::Internal("application context missing".into()))?;
+    let Some(expected) = ctx.admin_key.as_deref() else {
+        return Err(ApiError::Forbidden("write routes are disabled: FKAPI_ADMIN_KEY is not set on the server".into()));
+    };
+    let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
+    if given.is_empty() {
+        return Err(ApiError::Unauthorized("missing X-API-Key header".into()));
+    }
+    if bool::from(given.ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("invalid API key".into()))
+    }
+}

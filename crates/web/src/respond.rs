@@ -1,0 +1,74 @@
+use crate::ApiError;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use fkapi_cache::Cached;
+use serde::Serialize;
+
+/// Who may store a response: catalogue data is public, user data private.
+#[derive(Clone, Copy, Debug)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+impl Visibility {
+    /// Clients may keep the body but must revalidate (a cheap 304) before
+    /// reusing it, so no client cache outlives a write either.
+    fn cache_control(self) -> &'static str {
+        match self {
+            Visibility::Public => "public, max-age=0, must-revalidate",
+            Visibility::Private => "private, max-age=0, must-revalidate",
+        }
+    }
+}
+
+/// Serialises a response body once, on a miss.
+pub fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    Ok(serde_json::to_vec(value)?)
+}
+
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers().get_all(header::ACCEPT_ENCODING).filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| matches!(p.trim().replace(' ', "").as_str(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| {
+            let candidate = candidate.trim();
+            candidate == "*" || candidate.trim_start_matches("W/") == bare
+        })
+}
+
+/// Sends a cached body as stored: no parse, no re-serialisation. Answers
+/// If-None-Match with 304 and passes stored gzip through to clients that
+/// accept it.
+pub fn cached_response(req: &HttpRequest, cached: &Cached, visibility: Visibility) -> HttpResponse {
+    let etag = HeaderValue::from_str(&cached.etag).ok();
+    let not_modified = etag.is_some() && etag_matches(req, &cached.etag);
+    let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response
+        .insert_header(("x-cache", cached.status.as_str()))
+        .insert_header((header::CACHE_CONTROL, visibility.cache_control()))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    if let Some(etag) = etag {
+        response.insert_header((header::ETAG, etag));
+    }
+    if not_modified {
+        return response.finish();
+    }
+    let (body, gzip) = cached.body_for(accepts_gzip(req));
+    response.content_type("application/json");
+    if gzip {
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
+    response.body(body)
+}
