@@ -2,4 +2,7 @@
 //! kits in), the admin writes on `/api/seasons`, and the scopes a season
 //! change makes stale.
 
+pub mod model;
 pub mod scopes;
+
+pub use model::{Season, SeasonSummary};
