@@ -1,1 +1,332 @@
-//! tests
+//! Test harness. `TestApp::spawn()` gives a test the real server on a free
+//! port, its own PostgreSQL database (a copy of a template that is migrated
+//! and seeded at the small scale once per change of migrations or seeder)
+//! and its own Redis key namespace. Both are removed when the app drops.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use fkapi_api::config::{Secret, Settings};
+use fkapi_api::AppState;
+use md5::{Digest, Md5};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub use reqwest::StatusCode;
+pub use serde_json::{json, Value};
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Server URL of PostgreSQL without a database name.
+pub fn postgres_base() -> String {
+    std::env::var("FKAPI_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+}
+
+fn database_url(name: &str) -> String {
+    format!("{}/{name}", postgres_base().trim_end_matches('/'))
+}
+
+/// Changes whenever a migration or the seeder changes, so a stale template
+/// is never reused.
+fn template_name() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut hasher = Md5::new();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("migrations"))
+        .expect("migrations dir")
+        .flatten()
+        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten().flatten().map(|f| f.path()))
+        .collect();
+    files.push(root.join("crates/db/src/seed.rs"));
+    files.sort();
+    for file in files {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).unwrap_or_default());
+    }
+    let digest = hasher.finalize();
+    format!("fkapi_tpl_{}", digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+async fn admin_conn() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&database_url("postgres")).await.expect("connect to postgres")
+}
+
+#[derive(diesel::QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Creates the template once (under an advisory lock, so parallel test
+/// processes agree) and sweeps databases left by test processes that died.
+async fn ensure_template() -> String {
+    let template = template_name();
+    let mut conn = admin_conn().await;
+    diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
+    let existing: Vec<Name> = diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'")
+        .load(&mut conn)
+        .await
+        .expect("list databases");
+    for db in &existing {
+        let dead_test = db
+            .name
+            .strip_prefix("fkapi_t_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        let old_template = db.name.starts_with("fkapi_tpl_") && db.name != template;
+        if dead_test || old_template {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name)).execute(&mut conn).await;
+        }
+    }
+    if !existing.iter().any(|db| db.name == template) {
+        let building = format!("{template}_building");
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).execute(&mut conn).await;
+        diesel::sql_query(format!("CREATE DATABASE \"{building}\"")).execute(&mut conn).await.expect("create template");
+        fkapi_db::run_migrations(&database_url(&building)).await.expect("migrate template");
+        let mut seed_conn = AsyncPgConnection::establish(&database_url(&building)).await.expect("connect template");
+        fkapi_db::seed::seed(&mut seed_conn, fkapi_db::seed::Scale::Small).await.expect("seed template");
+        drop(seed_conn);
+        diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""))
+            .execute(&mut conn)
+            .await
+            .expect("publish template");
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
+    template
+}
+
+/// A running server with its own database and Redis namespace.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub settings: Settings,
+    pub db_name: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// The default test app: caching on, admin key set.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Lets a test adjust the settings (e.g. cache off, another Redis).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let template = ensure_template().await;
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let db_name = format!("fkapi_t_{}_{id}", std::process::id());
+        let mut conn = admin_conn().await;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).execute(&mut conn).await.expect("drop");
+        // Several tests may copy the template at the same moment; PostgreSQL
+        // refuses a copy while another session touches the source, so retry.
+        let mut attempt = 0;
+        loop {
+            match diesel::sql_query(format!("CREATE DATABASE \"{db_name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("could not copy template: {e}"),
+            }
+        }
+        let mut settings = Settings::from_env().expect("settings");
+        settings.database_url = Secret(database_url(&db_name));
+        settings.redis_url = Some(Secret(redis_url()));
+        settings.admin_key = Some(Secret(ADMIN_KEY.into()));
+        settings.cache.namespace = db_name.clone();
+        settings.db_pool_size = 8;
+        settings.workers = 2;
+        adjust(&mut settings);
+        let state = AppState::new(&settings).expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = fkapi_api::serve(listener, state.clone(), settings.workers).expect("server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        TestApp { address, client, state, settings, db_name, handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// GET returning (status, JSON body, X-Cache header).
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        let cache = header(&response, "x-cache");
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body, cache)
+    }
+
+    /// A request with the admin key.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).header("X-API-Key", ADMIN_KEY)
+    }
+
+    /// Sends a JSON body with the admin key; returns (status, body).
+    pub async fn admin_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self.admin(method, path).json(body).send().await.expect("request");
+        let status = response.status();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// A direct connection to this test's database, for out-of-band writes.
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.settings.database_url.0).await.expect("connect test db")
+    }
+
+    /// Runs raw SQL on this test's database.
+    pub async fn sql(&self, statement: &str) -> usize {
+        diesel::sql_query(statement).execute(&mut self.db().await).await.expect("sql")
+    }
+
+    /// The value of one Prometheus sample, e.g.
+    /// `metric("fkapi_cache_loads_total", &[("cache_type", "kit_json")])`; 0 when absent.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics");
+        metric_in(&text, name, labels)
+    }
+
+    /// Stops the server now (tests that need it down).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Finds one sample in Prometheus text.
+pub fn metric_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = series.split_once('{').map_or((series, ""), |(m, l)| (m, l));
+            if metric != name {
+                return None;
+            }
+            let all = labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let db_name = self.db_name.clone();
+        let redis = redis_url();
+        let pattern = format!("{{{db_name}:v*");
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&database_url("postgres")).await {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).execute(&mut conn).await;
+                }
+                if let Ok(client) = redis::Client::open(redis) {
+                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                        let mut cursor: u64 = 0;
+                        loop {
+                            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                                .arg(cursor)
+                                .arg("MATCH")
+                                .arg(&pattern)
+                                .arg("COUNT")
+                                .arg(1000)
+                                .query_async(&mut conn)
+                                .await
+                            else {
+                                break;
+                            };
+                            if !keys.is_empty() {
+                                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+                            }
+                            cursor = next;
+                            if cursor == 0 {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A Redis server of the test's own, on a free port, persisting to an
+/// append-only file so a restart brings its old entries back (the case
+/// where stale entries could be served again).
+pub struct TestRedis {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl TestRedis {
+    pub fn start() -> TestRedis {
+        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let dir = std::env::temp_dir().join(format!("fkapi-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("redis dir");
+        let mut redis = TestRedis { port, dir, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (or starts again) the server and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("test redis did not start");
+    }
+
+    /// Kills the server (data already on disk survives).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,1 +1,60 @@
-//! stub
+//! The fkapi binary as a library, so tests can start the real server
+//! in-process: configuration, app assembly, operations routes, OpenAPI.
+
+pub mod app;
+pub mod config;
+mod http_metrics;
+pub mod invalidation;
+pub mod ops;
+pub mod openapi;
+
+pub use app::{serve, AppState};
+pub use config::Settings;
+
+use std::time::Duration;
+
+/// Every cache type the domain crates declare, for the entries gauge.
+pub const CACHE_TYPES: &[&str] = &[
+    "club",
+    "club_kits",
+    "seasons",
+    "kits",
+    "kit_json",
+    "kits_bulk",
+    "search_clubs",
+    "search_brands",
+    "search_competitions",
+    "search_seasons",
+    "search_kits",
+];
+
+/// Logs to stderr; `RUST_LOG` filters (default info), JSON when asked.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Creates the database when missing and applies pending migrations.
+pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
+    if fkapi_db::create_database_if_missing(database_url).await? {
+        tracing::info!("created database");
+    }
+    Ok(fkapi_db::run_migrations(database_url).await?)
+}
+
+/// Background upkeep of a serving instance: samples the entries gauge.
+pub fn spawn_background(state: &AppState, settings: &Settings) {
+    if settings.entries_sample_secs == 0 || !state.cache().is_enabled() {
+        return;
+    }
+    let cache = state.cache().clone();
+    let every = Duration::from_secs(settings.entries_sample_secs);
+    tokio::spawn(async move {
+        loop {
+            let _ = cache.count_entries(CACHE_TYPES).await;
+            tokio::time::sleep(every).await;
+        }
+    });
+}

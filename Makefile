@@ -1,0 +1,60 @@
+# fkapi — `make run` to try it, `make test` to check it. Settings come from
+# the environment or a .env file (see README.md).
+-include .env
+export
+
+DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/fkapi
+REDIS_URL ?= redis://127.0.0.1:6379
+SCALE ?= medium
+CARGO ?= cargo
+FKAPI_RELEASE := target/release/fkapi
+
+.PHONY: run services build release migrate seed test fmt fmt-check lint openapi openapi-check clean-test-dbs help
+
+help:
+	@echo "make run       services + migrations + demo data ($(SCALE)) + server on $${FKAPI_BIND:-127.0.0.1:8080}"
+	@echo "make test      services + the whole test suite (fmt, clippy, unit and black-box tests)"
+	@echo "make migrate | seed [SCALE=small|medium|large] | fmt | lint | openapi | build"
+
+services:
+	@bash scripts/services.sh
+
+release:
+	$(CARGO) build --release -p fkapi-api
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+migrate: services release
+	$(FKAPI_RELEASE) migrate
+
+seed: migrate
+	$(FKAPI_RELEASE) seed --scale $(SCALE)
+
+run: migrate
+	$(FKAPI_RELEASE) seed --scale $(SCALE) --if-empty
+	$(FKAPI_RELEASE) serve
+
+# Tests copy a migrated, seeded template database per test and use their own
+# Redis namespace, so they run in parallel; most of their time is waiting on
+# I/O, hence more threads than cores.
+test: services fmt-check lint
+	RUST_TEST_THREADS=$${RUST_TEST_THREADS:-6} $(CARGO) test --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Regenerates the committed OpenAPI document (a test fails when it is stale).
+openapi:
+	$(CARGO) run -q -p fkapi-api -- openapi > openapi/openapi.json
+
+clean-test-dbs: services
+	psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -Atc \
+	  "SELECT 'DROP DATABASE \"' || datname || '\" WITH (FORCE);' FROM pg_database WHERE datname LIKE 'fkapi\_t%'" \
+	  | psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -q

@@ -1,0 +1,70 @@
+//! Assembly: builds the shared state and the actix app from the domain
+//! crates' `configure` functions. No routes of the catalogue live here.
+
+use crate::config::Settings;
+use crate::{http_metrics, ops, openapi};
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use fkapi_cache::Cache;
+use fkapi_web::AppContext;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tracing_actix_web::TracingLogger;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Everything a running server shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: web::Data<AppContext>,
+    pub registry: Arc<prometheus::Registry>,
+    pub http: http_metrics::HttpMetrics,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings) -> anyhow::Result<AppState> {
+        let registry = prometheus::Registry::new();
+        let db = fkapi_db::build_pool(&settings.database_url.0, settings.db_pool_size, settings.db_timeout)?;
+        let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
+        let http = http_metrics::HttpMetrics::register(&registry)?;
+        let ctx = AppContext { db, cache, admin_key: settings.admin_key.as_ref().map(|s| s.0.clone()) };
+        Ok(AppState { ctx: web::Data::new(ctx), registry: Arc::new(registry), http })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.ctx.cache
+    }
+}
+
+/// The routes of the whole API, in matching order: search first so
+/// `/api/clubs/search` wins over `/api/clubs/{club_id}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(fkapi_search::configure)
+        .configure(ops::configure)
+        .configure(fkapi_clubs::configure)
+        .configure(fkapi_seasons::configure)
+        .configure(fkapi_kits::configure)
+        .configure(fkapi_kits::configure_writes);
+}
+
+/// Starts the HTTP server on `listener` (port 0 in tests).
+pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    let (path_cfg, query_cfg, json_cfg) = fkapi_web::extractor_configs();
+    let document = openapi::document();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(http_metrics::record))
+            .wrap(TracingLogger::default())
+            .app_data(state.ctx.clone())
+            .app_data(web::Data::new(state.clone()))
+            .app_data(path_cfg.clone())
+            .app_data(query_cfg.clone())
+            .app_data(json_cfg.clone())
+            .configure(routes)
+            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
+            .default_service(web::to(ops::not_found))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

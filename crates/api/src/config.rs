@@ -1,0 +1,124 @@
+//! All settings, read once from the environment (a `.env` file is honoured).
+
+use fkapi_cache::{CacheConfig, TtlConfig};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    reason: String,
+}
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: Secret,
+    /// `None` when REDIS_URL is empty: the cache is bypassed.
+    pub redis_url: Option<Secret>,
+    pub bind: String,
+    pub admin_key: Option<Secret>,
+    pub db_pool_size: usize,
+    pub db_timeout: Duration,
+    pub workers: usize,
+    pub log_json: bool,
+    /// Seconds between background samples of the entries gauge (0 = never).
+    pub entries_sample_secs: u64,
+    pub cache: CacheConfig,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string())
+}
+
+fn parse<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => v.parse().map_err(|e: T::Err| ConfigError { name, value: v, reason: e.to_string() }),
+    }
+}
+
+fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => Ok(default),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some("0" | "false" | "off" | "no") => Ok(false),
+        Some(other) => Err(ConfigError { name, value: other.to_string(), reason: "expected on/off".into() }),
+    }
+}
+
+fn secs(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    parse(name, default).map(Duration::from_secs)
+}
+
+fn millis(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    parse(name, default).map(Duration::from_millis)
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/fkapi";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let redis_url = match var("REDIS_URL") {
+            None => Some(DEFAULT_REDIS_URL.to_string()),
+            Some(url) if url.is_empty() => None,
+            Some(url) => Some(url),
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let defaults = CacheConfig::default();
+        let cache = CacheConfig {
+            namespace: parse("FKAPI_CACHE_NAMESPACE", defaults.namespace.clone())?,
+            enabled: flag("FKAPI_CACHE", true)?,
+            op_timeout: millis("FKAPI_REDIS_TIMEOUT_MS", 250)?,
+            pool_size: parse("FKAPI_REDIS_POOL_SIZE", 16)?,
+            breaker_threshold: parse("FKAPI_REDIS_BREAKER_THRESHOLD", 3)?,
+            breaker_cooldown: millis("FKAPI_REDIS_BREAKER_COOLDOWN_MS", 2000)?,
+            compress_min_bytes: parse("FKAPI_CACHE_COMPRESS_MIN_BYTES", 1024)?,
+            xfetch_beta: parse("FKAPI_CACHE_XFETCH_BETA", 1.0)?,
+            stale_grace: secs("FKAPI_CACHE_STALE_GRACE_SECS", 60)?,
+            generation_ttl: defaults.generation_ttl,
+            ttl: TtlConfig {
+                short: secs("FKAPI_CACHE_TTL_SHORT", 300)?,
+                medium: secs("FKAPI_CACHE_TTL_MEDIUM", 1800)?,
+                long: secs("FKAPI_CACHE_TTL_LONG", 3600)?,
+                very_long: secs("FKAPI_CACHE_TTL_VERY_LONG", 86400)?,
+                jitter: parse("FKAPI_CACHE_TTL_JITTER", 0.1)?,
+            },
+        };
+        if cache.ttl.very_long + cache.stale_grace >= cache.generation_ttl {
+            return Err(ConfigError {
+                name: "FKAPI_CACHE_TTL_VERY_LONG",
+                value: cache.ttl.very_long.as_secs().to_string(),
+                reason: "must stay below 3 days (generation counters live that long)".into(),
+            });
+        }
+        Ok(Settings {
+            database_url: Secret(parse("DATABASE_URL", DEFAULT_DATABASE_URL.to_string())?),
+            redis_url: redis_url.map(Secret),
+            bind: parse("FKAPI_BIND", "127.0.0.1:8080".to_string())?,
+            admin_key: var("FKAPI_ADMIN_KEY").filter(|k| !k.is_empty()).map(Secret),
+            db_pool_size: parse("FKAPI_DB_POOL_SIZE", 16)?,
+            db_timeout: millis("FKAPI_DB_TIMEOUT_MS", 5000)?,
+            workers: parse("FKAPI_WORKERS", cpus)?,
+            log_json: flag("FKAPI_LOG_JSON", false)?,
+            entries_sample_secs: parse("FKAPI_ENTRIES_SAMPLE_SECS", 60)?,
+            cache,
+        })
+    }
+}

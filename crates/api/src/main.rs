@@ -1,0 +1,105 @@
+//! `fkapi`: serve the API, migrate, seed demo data, and operate the cache.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fkapi_api::{config::Settings, invalidation, openapi, AppState};
+use fkapi_cache::Cache;
+use std::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "fkapi", version, about = "Football-kit catalogue API with a Redis cache that is never wrong")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and Swagger UI at /swagger-ui/).
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Write the deterministic demo catalogue (idempotent).
+    Seed {
+        /// small (200 clubs, 5,000 kits), medium (2,000 / 50,000) or large (10,000 / 500,000).
+        #[arg(long, default_value = "medium")]
+        scale: String,
+        /// Do nothing when the database already has kits.
+        #[arg(long)]
+        if_empty: bool,
+    },
+    /// Invalidate a cache scope: all, club <id>, kit <id>, season <id>,
+    /// brand <id>, competition <id>, or a table (clubs, kits, …).
+    Invalidate {
+        scope: String,
+        id: Option<i32>,
+    },
+    /// Print the OpenAPI document (as committed in openapi/openapi.json).
+    Openapi,
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    fkapi_api::init_tracing(settings.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Migrate => runtime.block_on(async {
+            let applied = fkapi_api::migrate(&settings.database_url.0).await?;
+            println!("migrations applied: {}", if applied.is_empty() { "none pending".to_string() } else { applied.join(", ") });
+            Ok(())
+        }),
+        Command::Seed { scale, if_empty } => runtime.block_on(seed(settings, &scale, if_empty)),
+        Command::Invalidate { scope, id } => runtime.block_on(invalidate(settings, &scope, id)),
+        Command::Openapi => {
+            print!("{}", openapi::pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let state = AppState::new(&settings)?;
+    fkapi_api::spawn_background(&state, &settings);
+    let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    tracing::info!(address = %settings.bind, "serving; Swagger UI at /swagger-ui/");
+    fkapi_api::serve(listener, state, settings.workers)?.await?;
+    Ok(())
+}
+
+async fn seed(settings: Settings, scale: &str, if_empty: bool) -> anyhow::Result<()> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    let scale: fkapi_db::seed::Scale = scale.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = AsyncPgConnection::establish(&settings.database_url.0).await.context("connecting to the database")?;
+    if if_empty && fkapi_db::seed::has_kits(&mut conn).await? {
+        println!("database already has kits; not seeding (drop --if-empty to top it up)");
+        return Ok(());
+    }
+    let report = fkapi_db::seed::seed(&mut conn, scale).await?;
+    println!(
+        "seeded {scale:?}: {} clubs, {} seasons, {} brands, {} competitions, {} kits ({} new) in {:.1}s",
+        report.clubs,
+        report.seasons,
+        report.brands,
+        report.competitions,
+        report.kits,
+        report.inserted_kits,
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn invalidate(settings: Settings, scope: &str, id: Option<i32>) -> anyhow::Result<()> {
+    let scopes = invalidation::scopes_for(scope, id).map_err(anyhow::Error::msg)?;
+    let registry = prometheus::Registry::new();
+    let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
+    let (names, reached) = match scopes {
+        None => (vec![fkapi_cache::EPOCH.to_string()], cache.invalidate_all().await),
+        Some(scopes) => (scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), cache.invalidate(&scopes).await),
+    };
+    anyhow::ensure!(reached, "could not reach Redis; nothing was invalidated");
+    println!("invalidated: {}", names.join(", "));
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Operations routes: health, Prometheus metrics, and the admin cache
+//! routes (stats, invalidate).
+
+use crate::app::AppState;
+use crate::invalidation;
+use actix_web::{get, post, web, HttpResponse};
+use fkapi_cache::{RedisStats, TypeStats};
+use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(health, metrics, cache_stats, cache_invalidate),
+    components(schemas(Health, CacheStatsBody, InvalidateRequest, InvalidateResponse, ErrorBody))
+)]
+pub struct OpsApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health).service(metrics).service(cache_stats).service(cache_invalidate);
+}
+
+/// Unknown paths answer in the API's error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".into())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// healthy or unhealthy (the database is down).
+    #[schema(example = "healthy")]
+    status: &'static str,
+    timestamp: String,
+    /// connected or disconnected.
+    #[schema(example = "connected")]
+    database: &'static str,
+    /// connected, disconnected or disabled.
+    #[schema(example = "connected")]
+    cache: &'static str,
+    /// Readiness of the cache tier: in_use, bypassed (Redis unreachable or
+    /// circuit open: requests go to the database) or disabled.
+    #[schema(example = "in_use")]
+    cache_mode: &'static str,
+}
+
+/// Database and Redis status; 503 when the database is down.
+#[utoipa::path(get, path = "/api/health", tag = "System",
+    responses((status = 200, body = Health), (status = 503, description = "Database down", body = Health)))]
+#[get("/api/health")]
+pub async fn health(ctx: web::Data<AppContext>) -> HttpResponse {
+    let database_ok = tokio::time::timeout(Duration::from_secs(2), async {
+        use diesel_async::RunQueryDsl;
+        let mut conn = fkapi_db::conn(&ctx.db).await.ok()?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    let cache = &ctx.cache;
+    let (cache_state, cache_mode) = if !cache.is_enabled() {
+        ("disabled", "disabled")
+    } else if cache.ping().await {
+        ("connected", if cache.is_bypassed() { "bypassed" } else { "in_use" })
+    } else {
+        ("disconnected", "bypassed")
+    };
+    let body = Health {
+        status: if database_ok { "healthy" } else { "unhealthy" },
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        database: if database_ok { "connected" } else { "disconnected" },
+        cache: cache_state,
+        cache_mode,
+    };
+    if database_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "System",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let families = state.registry.gather();
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&families)
+        .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CacheStatsBody {
+    enabled: bool,
+    bypassed: bool,
+    hits: u64,
+    misses: u64,
+    hit_rate: f64,
+    #[schema(value_type = Object)]
+    per_type: BTreeMap<String, TypeStats>,
+    #[schema(value_type = Option<Object>)]
+    redis: Option<RedisStats>,
+}
+
+/// Hit rate per cache type (this instance, since start) and Redis memory.
+#[utoipa::path(get, path = "/api/admin/cache/stats", tag = "Cache", security(("api_key" = [])),
+    responses((status = 200, body = CacheStatsBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[get("/api/admin/cache/stats")]
+pub async fn cache_stats(_: AdminKey, ctx: web::Data<AppContext>) -> HttpResponse {
+    HttpResponse::Ok().json(stats_body(&ctx.cache).await)
+}
+
+pub async fn stats_body(cache: &fkapi_cache::Cache) -> CacheStatsBody {
+    let per_type = cache.type_stats();
+    let hits: u64 = per_type.values().map(|t| t.hits + t.stale).sum();
+    let misses: u64 = per_type.values().map(|t| t.misses).sum();
+    CacheStatsBody {
+        enabled: cache.is_enabled(),
+        bypassed: cache.is_bypassed(),
+        hits,
+        misses,
+        hit_rate: if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+        per_type,
+        redis: cache.redis_stats().await,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidateRequest {
+    /// all, club, kit, season, brand, competition (with id), or a table:
+    /// clubs, kits, seasons, brands, competitions, kit_types, colors.
+    #[schema(example = "club")]
+    scope: String,
+    #[schema(example = 3)]
+    id: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvalidateResponse {
+    /// The generation counters bumped.
+    invalidated: Vec<String>,
+    /// False when Redis could not be reached (the epoch is bumped when it returns).
+    reached_redis: bool,
+}
+
+/// Invalidate one scope (O(1): bumps its generation counters).
+#[utoipa::path(post, path = "/api/admin/cache/invalidate", tag = "Cache", security(("api_key" = [])),
+    request_body = InvalidateRequest,
+    responses((status = 200, body = InvalidateResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/api/admin/cache/invalidate")]
+pub async fn cache_invalidate(
+    _: AdminKey,
+    ctx: web::Data<AppContext>,
+    body: web::Json<InvalidateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let scopes = invalidation::scopes_for(&request.scope, request.id).map_err(ApiError::BadRequest)?;
+    let (names, reached_redis) = match scopes {
+        None => (vec![fkapi_cache::EPOCH.to_string()], ctx.cache.invalidate_all().await),
+        Some(scopes) => (scopes.iter().map(ToString::to_string).collect(), ctx.cache.invalidate(&scopes).await),
+    };
+    Ok(HttpResponse::Ok().json(InvalidateResponse { invalidated: names, reached_redis }))
+}
