@@ -68,10 +68,11 @@ async fn ensure_template() -> String {
     let template = template_name();
     let mut conn = admin_conn().await;
     diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
-    let existing: Vec<Name> = diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'")
-        .load(&mut conn)
-        .await
-        .expect("list databases");
+    let existing: Vec<Name> =
+        diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'")
+            .load(&mut conn)
+            .await
+            .expect("list databases");
     for db in &existing {
         let dead_test = db
             .name
@@ -81,12 +82,15 @@ async fn ensure_template() -> String {
             .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
         let old_template = db.name.starts_with("fkapi_tpl_") && db.name != template;
         if dead_test || old_template {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name)).execute(&mut conn).await;
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name))
+                .execute(&mut conn)
+                .await;
         }
     }
     if !existing.iter().any(|db| db.name == template) {
         let building = format!("{template}_building");
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).execute(&mut conn).await;
+        let _ =
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).execute(&mut conn).await;
         diesel::sql_query(format!("CREATE DATABASE \"{building}\"")).execute(&mut conn).await.expect("create template");
         fkapi_db::run_migrations(&database_url(&building)).await.expect("migrate template");
         let mut seed_conn = AsyncPgConnection::establish(&database_url(&building)).await.expect("connect template");
@@ -123,7 +127,10 @@ impl TestApp {
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let db_name = format!("fkapi_t_{}_{id}", std::process::id());
         let mut conn = admin_conn().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).execute(&mut conn).await.expect("drop");
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .expect("drop");
         // Several tests may copy the template at the same moment; PostgreSQL
         // refuses a copy while another session touches the source, so retry.
         let mut attempt = 0;
@@ -150,6 +157,10 @@ impl TestApp {
         settings.workers = 2;
         adjust(&mut settings);
         let state = AppState::new(&settings).expect("state");
+        let mut listening = fkapi_api::spawn_background(&state, &settings);
+        // Wait for the change listener (it bumps the epoch when it connects),
+        // unless the database is deliberately unreachable.
+        let _ = tokio::time::timeout(Duration::from_secs(5), listening.wait_for(|ready| *ready)).await;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("addr"));
         let server = fkapi_api::serve(listener, state.clone(), settings.workers).expect("server");
@@ -240,7 +251,9 @@ impl Drop for TestApp {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async move {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&database_url("postgres")).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")).execute(&mut conn).await;
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
                 }
                 if let Ok(client) = redis::Client::open(redis) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
@@ -258,7 +271,8 @@ impl Drop for TestApp {
                                 break;
                             };
                             if !keys.is_empty() {
-                                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+                                let _: redis::RedisResult<()> =
+                                    redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
                             }
                             cursor = next;
                             if cursor == 0 {

@@ -142,12 +142,22 @@ async fn concurrent_reads_never_go_back_in_time() {
             while Instant::now() < deadline {
                 let club = (reader % 3) + 1;
                 let began = Instant::now();
-                let floor = acked[club - 1].lock().unwrap().iter().filter(|(at, _)| *at <= began).map(|(_, v)| *v).max().unwrap_or(0);
+                let floor = acked[club - 1]
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(at, _)| *at <= began)
+                    .map(|(_, v)| *v)
+                    .max()
+                    .unwrap_or(0);
                 let (status, body, cache) = app.get_json(&format!("/api/clubs/{club}")).await;
                 assert_eq!(status, StatusCode::OK);
                 let name = body["name"].as_str().unwrap_or_default().to_string();
                 let seen: u64 = name.rsplit('v').next().and_then(|v| v.parse().ok()).unwrap_or(0);
-                assert!(seen >= floor, "read of club {club} began after v{floor} was acknowledged but saw {name} ({cache})");
+                assert!(
+                    seen >= floor,
+                    "read of club {club} began after v{floor} was acknowledged but saw {name} ({cache})"
+                );
                 checked += 1;
             }
             checked
@@ -178,7 +188,8 @@ async fn invalidation_route_drops_entries_and_checks_input() {
     app.get_json("/api/clubs/4").await;
     assert_eq!(app.get_json("/api/clubs/4").await.2, "HIT");
     app.sql("UPDATE clubs SET name = 'Changed Behind The API' WHERE id = 4").await;
-    let (status, body) = app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "club", "id": 4})).await;
+    let (status, body) =
+        app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "club", "id": 4})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, club, cache) = app.get_json("/api/clubs/4").await;
     assert_eq!((club["name"].as_str(), cache.as_str()), (Some("Changed Behind The API"), "MISS"));
@@ -187,7 +198,8 @@ async fn invalidation_route_drops_entries_and_checks_input() {
         let (status, body) = app.admin_json(Method::POST, "/api/admin/cache/invalidate", &bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
     }
-    let anonymous = app.client.post(app.url("/api/admin/cache/invalidate")).json(&json!({"scope": "all"})).send().await.unwrap();
+    let anonymous =
+        app.client.post(app.url("/api/admin/cache/invalidate")).json(&json!({"scope": "all"})).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let (status, _) = app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "all"})).await;
     assert_eq!(status, StatusCode::OK);

@@ -2,7 +2,7 @@
 //! crates' `configure` functions. No routes of the catalogue live here.
 
 use crate::config::Settings;
-use crate::{http_metrics, ops, openapi};
+use crate::{http_metrics, openapi, ops};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use fkapi_cache::Cache;

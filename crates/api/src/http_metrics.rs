@@ -17,8 +17,10 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let requests =
-            IntCounterVec::new(Opts::new("fkapi_http_requests_total", "HTTP requests"), &["method", "route", "status"])?;
+        let requests = IntCounterVec::new(
+            Opts::new("fkapi_http_requests_total", "HTTP requests"),
+            &["method", "route", "status"],
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new("fkapi_http_request_duration_seconds", "HTTP request latency").buckets(vec![
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,

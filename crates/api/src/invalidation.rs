@@ -53,7 +53,11 @@ pub fn scopes_for(kind: &str, id: Option<i32>) -> Result<Option<Vec<Scope>>, Str
         "competitions" => table_only(kits::COMPETITIONS),
         "kit_types" => table_only(kits::KIT_TYPES),
         "colors" => table_only(kits::COLORS),
-        other => Err(format!("unknown scope {:?}; known scopes: {}", other.chars().take(40).collect::<String>(), KNOWN.join(", "))),
+        other => Err(format!(
+            "unknown scope {:?}; known scopes: {}",
+            other.chars().take(40).collect::<String>(),
+            KNOWN.join(", ")
+        )),
     }
 }
 
@@ -74,5 +78,72 @@ mod tests {
         assert!(scopes_for("clubs", Some(1)).is_err());
         assert!(scopes_for("all", None).is_ok_and(|s| s.is_none()));
         assert!(scopes_for("club*", None).is_err());
+    }
+}
+
+/// The scopes made stale by a change notified by the database triggers
+/// (`<table>|<ids>|<club ids>`, see the change_notifications migration).
+/// `None` means "everything in that table" (TRUNCATE): bump the epoch.
+pub fn scopes_for_notification(payload: &str) -> Result<Option<Vec<Scope>>, String> {
+    let mut parts = payload.splitn(3, '|');
+    let table = parts.next().unwrap_or_default();
+    let ids_text = parts.next().ok_or_else(|| format!("malformed change notification {payload:?}"))?;
+    if ids_text == "*" {
+        return Ok(None);
+    }
+    let numbers = |text: &str| -> Result<Vec<i32>, String> {
+        text.split(',').filter(|t| !t.is_empty()).map(|t| t.parse::<i32>().map_err(|e| format!("{t:?}: {e}"))).collect()
+    };
+    let ids = numbers(ids_text)?;
+    let clubs = numbers(parts.next().unwrap_or_default())?;
+    let mut scopes: Vec<Scope> = match table {
+        "clubs" => ids.iter().flat_map(|id| clubs::on_club_change(*id)).collect(),
+        "seasons" => ids.iter().flat_map(|id| seasons::on_season_change(*id)).collect(),
+        "brands" => ids.iter().flat_map(|id| kits::on_brand_change(*id)).collect(),
+        "competitions" => ids.iter().flat_map(|id| kits::on_competition_change(*id)).collect(),
+        "kit_types" => vec![kits::KIT_TYPES],
+        "colors" => vec![kits::COLORS],
+        "kits" => {
+            let mut scopes: Vec<Scope> = ids.iter().flat_map(|id| kits::on_kit_change(*id, &[])).collect();
+            scopes.extend(clubs.iter().map(|club| clubs::club_kits(*club)));
+            if ids.is_empty() {
+                scopes.push(kits::KITS);
+            }
+            scopes
+        }
+        // A table we do not cache: nothing to do.
+        _ => Vec::new(),
+    };
+    scopes.sort();
+    scopes.dedup();
+    Ok(Some(scopes))
+}
+
+#[cfg(test)]
+mod notification_tests {
+    use super::*;
+
+    fn names(payload: &str) -> Vec<String> {
+        scopes_for_notification(payload).ok().flatten().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_moved_kit_touches_both_clubs() {
+        assert_eq!(names("kits|5|1,2"), ["club_kits:1", "club_kits:2", "kit:5", "kits"]);
+    }
+
+    #[test]
+    fn rows_map_to_their_domain_rules() {
+        assert_eq!(names("clubs|3|"), ["club:3", "clubs"]);
+        assert_eq!(names("brands|1,2|"), ["brand:1", "brand:2", "brands"]);
+        assert_eq!(names("colors|4|"), ["colors"]);
+        assert!(names("users|1|").is_empty());
+    }
+
+    #[test]
+    fn truncate_means_everything_and_garbage_is_refused() {
+        assert!(scopes_for_notification("kits|*|").is_ok_and(|s| s.is_none()));
+        assert!(scopes_for_notification("kits").is_err());
+        assert!(scopes_for_notification("kits|1,x|").is_err());
     }
 }

@@ -5,8 +5,9 @@ pub mod app;
 pub mod config;
 mod http_metrics;
 pub mod invalidation;
-pub mod ops;
+pub mod listen;
 pub mod openapi;
+pub mod ops;
 
 pub use app::{serve, AppState};
 pub use config::Settings;
@@ -44,10 +45,17 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
     Ok(fkapi_db::run_migrations(database_url).await?)
 }
 
-/// Background upkeep of a serving instance: samples the entries gauge.
-pub fn spawn_background(state: &AppState, settings: &Settings) {
-    if settings.entries_sample_secs == 0 || !state.cache().is_enabled() {
-        return;
+/// Background upkeep of a serving instance: the out-of-band change
+/// listener, and sampling of the entries gauge. The receiver turns true
+/// once the listener is in place.
+pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::watch::Receiver<bool> {
+    let (ready, listening) = tokio::sync::watch::channel(!state.cache().is_enabled());
+    if !state.cache().is_enabled() {
+        return listening;
+    }
+    tokio::spawn(listen::run(settings.database_url.0.clone(), state.cache().clone(), ready));
+    if settings.entries_sample_secs == 0 {
+        return listening;
     }
     let cache = state.cache().clone();
     let every = Duration::from_secs(settings.entries_sample_secs);
@@ -57,4 +65,5 @@ pub fn spawn_background(state: &AppState, settings: &Settings) {
             tokio::time::sleep(every).await;
         }
     });
+    listening
 }

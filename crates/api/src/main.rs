@@ -30,10 +30,7 @@ enum Command {
     },
     /// Invalidate a cache scope: all, club <id>, kit <id>, season <id>,
     /// brand <id>, competition <id>, or a table (clubs, kits, …).
-    Invalidate {
-        scope: String,
-        id: Option<i32>,
-    },
+    Invalidate { scope: String, id: Option<i32> },
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
 }
@@ -48,7 +45,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve => runtime.block_on(serve(settings)),
         Command::Migrate => runtime.block_on(async {
             let applied = fkapi_api::migrate(&settings.database_url.0).await?;
-            println!("migrations applied: {}", if applied.is_empty() { "none pending".to_string() } else { applied.join(", ") });
+            println!(
+                "migrations applied: {}",
+                if applied.is_empty() { "none pending".to_string() } else { applied.join(", ") }
+            );
             Ok(())
         }),
         Command::Seed { scale, if_empty } => runtime.block_on(seed(settings, &scale, if_empty)),
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(&settings)?;
-    fkapi_api::spawn_background(&state, &settings);
+    let _listening = fkapi_api::spawn_background(&state, &settings);
     let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(address = %settings.bind, "serving; Swagger UI at /swagger-ui/");
     fkapi_api::serve(listener, state, settings.workers)?.await?;
@@ -72,7 +72,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn seed(settings: Settings, scale: &str, if_empty: bool) -> anyhow::Result<()> {
     use diesel_async::{AsyncConnection, AsyncPgConnection};
     let scale: fkapi_db::seed::Scale = scale.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut conn = AsyncPgConnection::establish(&settings.database_url.0).await.context("connecting to the database")?;
+    let mut conn =
+        AsyncPgConnection::establish(&settings.database_url.0).await.context("connecting to the database")?;
     if if_empty && fkapi_db::seed::has_kits(&mut conn).await? {
         println!("database already has kits; not seeding (drop --if-empty to top it up)");
         return Ok(());

@@ -23,8 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Unknown paths answer in the API's error shape.
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound("Not Found".into())
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("Not Found".into()))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -322,7 +322,11 @@ fn millis(duration: Duration) -> u64 {
 impl Cache {
     /// Builds the client. `redis_url = None` (or `cfg.enabled = false`) gives
     /// a cache that bypasses Redis for every request.
-    pub fn new(cfg: CacheConfig, redis_url: Option<&str>, registry: &prometheus::Registry) -> Result<Cache, CacheError> {
+    pub fn new(
+        cfg: CacheConfig,
+        redis_url: Option<&str>,
+        registry: &prometheus::Registry,
+    ) -> Result<Cache, CacheError> {
         let metrics = CacheMetrics::register(registry).map_err(|e| CacheError::Config(e.to_string()))?;
         let pool = match redis_url {
             Some(url) if cfg.enabled => {
@@ -427,7 +431,8 @@ impl Cache {
     }
 
     fn has_uncovered_invalidations(&self) -> bool {
-        self.inner.failed_invalidations.load(Ordering::SeqCst) != self.inner.covered_invalidations.load(Ordering::SeqCst)
+        self.inner.failed_invalidations.load(Ordering::SeqCst)
+            != self.inner.covered_invalidations.load(Ordering::SeqCst)
     }
 
     /// Whether Redis may be used now. After invalidations that could not
@@ -479,7 +484,10 @@ impl Cache {
             return true;
         }
         self.inner.failed_invalidations.fetch_add(1, Ordering::SeqCst);
-        tracing::warn!(scopes = scopes.len(), "invalidation could not reach redis; the epoch will be bumped when it returns");
+        tracing::warn!(
+            scopes = scopes.len(),
+            "invalidation could not reach redis; the epoch will be bumped when it returns"
+        );
         false
     }
 
@@ -507,8 +515,10 @@ impl Cache {
     async fn fetch(&self, entry_key: &str) -> Fetch {
         let prefix = self.inner.ns.generation_prefix();
         let script = &self.inner.hit_script;
-        let value = self
-            .redis("get", |mut conn| async move { script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await })
+        let value =
+            self.redis("get", |mut conn| async move {
+                script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await
+            })
             .await;
         match value {
             None => Fetch::Unavailable,
@@ -525,9 +535,13 @@ impl Cache {
         }
         let keys: Vec<String> = deps.iter().map(|(scope, _)| self.inner.ns.generation_key(scope)).collect();
         let current = self
-            .redis("verify", |mut conn| async move { redis::cmd("MGET").arg(&keys).query_async::<Vec<Option<String>>>(&mut conn).await })
+            .redis("verify", |mut conn| async move {
+                redis::cmd("MGET").arg(&keys).query_async::<Vec<Option<String>>>(&mut conn).await
+            })
             .await;
-        current.is_some_and(|current| current.iter().zip(deps).all(|(now, (_, then))| now.as_deref() == Some(then.as_str())))
+        current.is_some_and(|current| {
+            current.iter().zip(deps).all(|(now, (_, then))| now.as_deref() == Some(then.as_str()))
+        })
     }
 
     fn xfetch_due(&self, meta: &Meta, now: u64) -> bool {
@@ -654,7 +668,9 @@ impl Cache {
             let _ = cache
                 .inner
                 .flights
-                .run(&flight_key, seq, move || async move { leader.load_and_fill(query, entry_key, loader, true, false).await })
+                .run(&flight_key, seq, move || async move {
+                    leader.load_and_fill(query, entry_key, loader, true, false).await
+                })
                 .await;
         });
     }
@@ -731,7 +747,9 @@ impl Cache {
 
     /// PING, for the health check.
     pub async fn ping(&self) -> bool {
-        self.redis("ping", |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await.is_some()
+        self.redis("ping", |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await
+            .is_some()
     }
 
     /// Hit/miss counters per cache type, from this instance's metrics.
@@ -797,12 +815,21 @@ impl Cache {
         let mut counts: BTreeMap<&'static str, i64> = cache_types.iter().map(|t| (*t, 0)).collect();
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) =
-                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await.ok()?;
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .ok()?;
             for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
                 let rest = &key[prefix_len.min(key.len())..];
                 // Longest matching cache type wins (kits vs kits_bulk).
-                if let Some(t) = cache_types.iter().filter(|t| rest.starts_with(&format!("{t}_"))).max_by_key(|t| t.len()) {
+                if let Some(t) =
+                    cache_types.iter().filter(|t| rest.starts_with(&format!("{t}_"))).max_by_key(|t| t.len())
+                {
                     *counts.entry(t).or_default() += 1;
                 }
             }

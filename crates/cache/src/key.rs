@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn joins_args_and_sorted_kwargs_like_fkapi() {
-        let key = generate_cache_key("club_kits", &[&3, &"season", &PyOpt::<i32>(&None)], &[("page_size", &20), ("page", &1)]);
+        let key = generate_cache_key(
+            "club_kits",
+            &[&3, &"season", &PyOpt::<i32>(&None)],
+            &[("page_size", &20), ("page", &1)],
+        );
         assert_eq!(key, "club_kits_3_season_None_page=1_page_size=20");
     }
 

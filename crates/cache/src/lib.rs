@@ -21,7 +21,9 @@ pub mod metrics;
 pub mod scope;
 pub mod ttl;
 
-pub use client::{Cache, CacheConfig, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, RedisStats, TypeStats};
+pub use client::{
+    Cache, CacheConfig, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, RedisStats, TypeStats,
+};
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};

@@ -40,7 +40,11 @@ impl CacheMetrics {
             loads: counter("fkapi_cache_loads_total", "Origin (database) loads that built an entry", "cache_type")?,
             load_duration,
             stale: counter("fkapi_cache_stale_total", "Expired entries served while being refreshed", "cache_type")?,
-            bypass: counter("fkapi_cache_bypass_total", "Requests served without the cache (Redis down or disabled)", "cache_type")?,
+            bypass: counter(
+                "fkapi_cache_bypass_total",
+                "Requests served without the cache (Redis down or disabled)",
+                "cache_type",
+            )?,
             invalidations: counter("fkapi_cache_invalidations_total", "Scopes invalidated, by scope kind", "scope")?,
             errors: counter("fkapi_cache_errors_total", "Failed or timed-out Redis operations", "op")?,
             entries,

@@ -13,7 +13,9 @@ pub struct Scope(Cow<'static, str>);
 pub const EPOCH: Scope = Scope(Cow::Borrowed("epoch"));
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid scope {0:?}: expected a name of a-z and _ (at most 40), optionally followed by :<id> (digits, at most 19)")]
+#[error(
+    "invalid scope {0:?}: expected a name of a-z and _ (at most 40), optionally followed by :<id> (digits, at most 19)"
+)]
 pub struct InvalidScope(pub String);
 
 impl Scope {

@@ -39,7 +39,12 @@ impl Club {
     }
 
     pub async fn update(conn: &mut PgConn, id: i32, input: &ClubInput) -> QueryResult<Option<Club>> {
-        diesel::update(clubs::table.find(id)).set(input).returning(Club::as_returning()).get_result(conn).await.optional()
+        diesel::update(clubs::table.find(id))
+            .set(input)
+            .returning(Club::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
     }
 
     pub async fn delete(conn: &mut PgConn, id: i32) -> QueryResult<bool> {

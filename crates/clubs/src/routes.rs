@@ -38,7 +38,11 @@ fn not_found(club_id: i32) -> ApiError {
     )
 )]
 #[get("/api/clubs/{club_id}")]
-pub async fn get_club(req: HttpRequest, ctx: web::Data<AppContext>, club_id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+pub async fn get_club(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    club_id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
     let club_id = club_id.into_inner();
     let query = CachedQuery::new("club", generate_cache_key("club", &[&club_id], &[]), TtlClass::VeryLong)
         .depends_on([scopes::club(club_id)])
@@ -69,7 +73,11 @@ pub async fn get_club(req: HttpRequest, ctx: web::Data<AppContext>, club_id: web
     )
 )]
 #[post("/api/clubs")]
-pub async fn create_club(_: AdminKey, ctx: web::Data<AppContext>, body: ValidatedJson<ClubInput>) -> Result<HttpResponse, ApiError> {
+pub async fn create_club(
+    _: AdminKey,
+    ctx: web::Data<AppContext>,
+    body: ValidatedJson<ClubInput>,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = fkapi_db::conn(&ctx.db).await?;
     let club = Club::insert(&mut conn, &body.0).await?;
     ctx.cache.invalidate(&scopes::on_club_change(club.id)).await;
@@ -146,7 +154,11 @@ pub async fn patch_club(
     )
 )]
 #[delete("/api/clubs/{club_id}")]
-pub async fn delete_club(_: AdminKey, ctx: web::Data<AppContext>, club_id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_club(
+    _: AdminKey,
+    ctx: web::Data<AppContext>,
+    club_id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
     let club_id = club_id.into_inner();
     let mut conn = fkapi_db::conn(&ctx.db).await?;
     if !Club::delete(&mut conn, club_id).await? {

@@ -1,7 +1,17 @@
 //! Kits and their reference data (brands, competitions, kit types, colours):
 //! models, cached reads, admin writes, and the scopes each change makes stale.
 
+pub mod bulk;
+pub mod filters;
+pub mod model;
 pub mod reference;
+mod routes;
 pub mod scopes;
 
+pub use filters::{ClubKitsQuery, KitFilter, KitListQuery};
+pub use model::{BulkBrand, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem};
 pub use reference::{Brand, Color, Competition, KitType};
+pub use routes::{configure, KitsApi};
+
+pub mod writes;
+pub use writes::{configure_writes, KitWritesApi};

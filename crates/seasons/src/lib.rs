@@ -3,6 +3,8 @@
 //! change makes stale.
 
 pub mod model;
+mod routes;
 pub mod scopes;
 
-pub use model::{Season, SeasonSummary};
+pub use model::{Season, SeasonInput, SeasonPatch, SeasonSummary};
+pub use routes::{configure, SeasonsApi, SeasonsQuery};

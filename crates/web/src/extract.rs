@@ -96,10 +96,8 @@ fn describe_validation(errors: &validator::ValidationErrors) -> String {
         .field_errors()
         .iter()
         .map(|(field, errs)| {
-            let reasons: Vec<String> = errs
-                .iter()
-                .map(|e| e.message.as_ref().map_or_else(|| e.code.to_string(), |m| m.to_string()))
-                .collect();
+            let reasons: Vec<String> =
+                errs.iter().map(|e| e.message.as_ref().map_or_else(|| e.code.to_string(), |m| m.to_string())).collect();
             format!("{field}: {}", reasons.join(", "))
         })
         .collect();

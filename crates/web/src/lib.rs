@@ -25,7 +25,9 @@ pub struct AppContext {
 
 impl std::fmt::Debug for AppContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppContext").field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>")).finish_non_exhaustive()
+        f.debug_struct("AppContext")
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,7 +77,8 @@ pub fn validate_slug(value: &str) -> Result<(), validator::ValidationError> {
     if is_slug(value) {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("slug").with_message("must be lowercase words of a-z and 0-9 joined by single dashes".into()))
+        Err(validator::ValidationError::new("slug")
+            .with_message("must be lowercase words of a-z and 0-9 joined by single dashes".into()))
     }
 }
 
@@ -84,7 +87,8 @@ pub fn validate_country(value: &str) -> Result<(), validator::ValidationError> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("country").with_message("must be an ISO 3166 alpha-2 code such as GB".into()))
+        Err(validator::ValidationError::new("country")
+            .with_message("must be an ISO 3166 alpha-2 code such as GB".into()))
     }
 }
 
