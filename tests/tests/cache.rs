@@ -115,8 +115,9 @@ async fn a_slow_reader_cannot_put_old_rows_back() {
 async fn concurrent_reads_never_go_back_in_time() {
     let app = Arc::new(TestApp::spawn().await);
     let started = Instant::now();
-    let acked: Arc<Vec<std::sync::Mutex<Vec<(Instant, u64)>>>> =
-        Arc::new((0..3).map(|_| std::sync::Mutex::new(vec![(started, 0)])).collect());
+    /// Per club: when each version's write was acknowledged.
+    type Acks = Vec<std::sync::Mutex<Vec<(Instant, u64)>>>;
+    let acked: Arc<Acks> = Arc::new((0..3).map(|_| std::sync::Mutex::new(vec![(started, 0)])).collect());
     for club in 1..=3 {
         rename_club(&app, club, &format!("Hot Club {club} v0")).await;
     }

@@ -35,7 +35,7 @@ async fn ids(app: &TestApp, sql: &str) -> Vec<i32> {
 }
 
 async fn id(app: &TestApp, sql: &str) -> i32 {
-    *ids(app, sql).await.first().unwrap_or_else(|| panic!("no row for {sql}"))
+    ids(app, sql).await.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}"))
 }
 
 /// The first value of a query selecting one text column `value`.

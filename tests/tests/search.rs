@@ -9,7 +9,6 @@
 
 use diesel::sql_types::Integer;
 use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
 use fkapi_tests::{json, StatusCode, TestApp, Value};
 use reqwest::Method;
 
@@ -21,8 +20,10 @@ struct IdRow {
 
 /// Runs an `INSERT … RETURNING id` (or any query selecting `id`).
 async fn insert(app: &TestApp, sql: &str) -> i32 {
+    // In scope here only: its `first` would shadow the slice method.
+    use diesel_async::RunQueryDsl;
     let rows = diesel::sql_query(sql).load::<IdRow>(&mut app.db().await).await.unwrap();
-    rows.first().unwrap_or_else(|| panic!("no row for {sql}")).id
+    rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).id
 }
 
 async fn club(app: &TestApp, name: &str, slug: &str) -> i32 {

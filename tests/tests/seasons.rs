@@ -26,7 +26,7 @@ struct IdRow {
 
 async fn id(app: &TestApp, sql: &str) -> i32 {
     let rows = diesel::sql_query(sql).load::<IdRow>(&mut app.db().await).await.unwrap();
-    rows.first().unwrap_or_else(|| panic!("no row for {sql}")).id
+    rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).id
 }
 
 /// The seasons of a club as the database has them, newest first.

@@ -35,6 +35,10 @@ pub struct Settings {
     pub log_json: bool,
     /// Seconds between background samples of the entries gauge (0 = never).
     pub entries_sample_secs: u64,
+    /// FKAPI_WARM_SCHEDULE: when `fkapi serve` warms the cache (cron).
+    pub warm_schedule: Option<croner::Cron>,
+    /// Where `fkapi cache-stats` finds a running server.
+    pub server_url: String,
     pub cache: CacheConfig,
 }
 
@@ -118,6 +122,15 @@ impl Settings {
             workers: parse("FKAPI_WORKERS", cpus)?,
             log_json: flag("FKAPI_LOG_JSON", false)?,
             entries_sample_secs: parse("FKAPI_ENTRIES_SAMPLE_SECS", 60)?,
+            warm_schedule: match var("FKAPI_WARM_SCHEDULE").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(expression) => Some(crate::schedule::parse(&expression).map_err(|reason| ConfigError {
+                    name: "FKAPI_WARM_SCHEDULE",
+                    value: expression.clone(),
+                    reason,
+                })?),
+            },
+            server_url: parse("FKAPI_URL", format!("http://{}", parse("FKAPI_BIND", "127.0.0.1:8080".to_string())?))?,
             cache,
         })
     }

@@ -7,6 +7,8 @@ mod http_metrics;
 pub mod invalidation;
 pub mod listen;
 pub mod openapi;
+pub mod schedule;
+pub mod warm;
 pub mod ops;
 
 pub use app::{serve, AppState};
@@ -45,6 +47,26 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
     Ok(fkapi_db::run_migrations(database_url).await?)
 }
 
+/// Warns when Redis would refuse writes when full (noeviction) or has no
+/// memory limit: fkapi expects an LRU/LFU policy so a full Redis simply
+/// evicts entries, which then become misses.
+pub async fn check_redis_memory(cache: &fkapi_cache::Cache) {
+    let Some(stats) = cache.redis_stats().await else {
+        if cache.is_enabled() {
+            tracing::warn!("redis is not reachable at start; serving from the database until it is");
+        }
+        return;
+    };
+    if stats.maxmemory_bytes == 0 {
+        tracing::warn!("redis has no maxmemory set: it will grow without bound; set maxmemory and maxmemory-policy allkeys-lru");
+    }
+    if stats.maxmemory_policy == "noeviction" {
+        tracing::warn!(
+            "redis maxmemory-policy is noeviction: a full redis refuses new entries; use allkeys-lru or allkeys-lfu"
+        );
+    }
+}
+
 /// Background upkeep of a serving instance: the out-of-band change
 /// listener, and sampling of the entries gauge. The receiver turns true
 /// once the listener is in place.
@@ -54,6 +76,16 @@ pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::w
         return listening;
     }
     tokio::spawn(listen::run(settings.database_url.0.clone(), state.cache().clone(), ready));
+    let popular = state.cache().clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            popular.flush_popular().await;
+        }
+    });
+    if let Some(cron) = &settings.warm_schedule {
+        schedule::spawn(state.clone(), cron.clone());
+    }
     if settings.entries_sample_secs == 0 {
         return listening;
     }
@@ -62,6 +94,7 @@ pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::w
     tokio::spawn(async move {
         loop {
             let _ = cache.count_entries(CACHE_TYPES).await;
+            let _ = cache.redis_stats().await;
             tokio::time::sleep(every).await;
         }
     });

@@ -6,6 +6,8 @@ use fkapi_api::{config::Settings, invalidation, openapi, AppState};
 use fkapi_cache::Cache;
 use std::net::TcpListener;
 
+mod stats;
+
 #[derive(Parser)]
 #[command(name = "fkapi", version, about = "Football-kit catalogue API with a Redis cache that is never wrong")]
 struct Cli {
@@ -31,6 +33,39 @@ enum Command {
     /// Invalidate a cache scope: all, club <id>, kit <id>, season <id>,
     /// brand <id>, competition <id>, or a table (clubs, kits, …).
     Invalidate { scope: String, id: Option<i32> },
+    /// Fill the cache through the API's own handlers: busiest clubs, newest
+    /// kits, most searched keywords.
+    WarmCache {
+        /// Seasons lists of the top clubs.
+        #[arg(long)]
+        seasons: bool,
+        /// Details and kit lists of the N clubs with most kits.
+        #[arg(long, value_name = "N")]
+        clubs: Option<i64>,
+        /// Details of the N most recently updated kits.
+        #[arg(long, value_name = "N")]
+        kits: Option<i64>,
+        /// The most searched keywords (a built-in list when none is recorded).
+        #[arg(long)]
+        search: bool,
+        /// All of the above (50 clubs, 1,000 kits).
+        #[arg(long)]
+        all: bool,
+        /// Loads in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Hit rate and Redis memory of a running server (FKAPI_URL, with FKAPI_ADMIN_KEY).
+    CacheStats {
+        /// Redraw every --interval seconds, showing the rate over the last interval.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Print JSON (one document per interval with --watch).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
 }
@@ -53,6 +88,11 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Seed { scale, if_empty } => runtime.block_on(seed(settings, &scale, if_empty)),
         Command::Invalidate { scope, id } => runtime.block_on(invalidate(settings, &scope, id)),
+        Command::WarmCache { seasons, clubs, kits, search, all, concurrency } => {
+            let options = fkapi_api::warm::WarmOptions { seasons, clubs, kits, search, all, concurrency: Some(concurrency) };
+            runtime.block_on(warm_cache(settings, options))
+        }
+        Command::CacheStats { watch, interval, json } => runtime.block_on(stats::show(settings, watch, interval, json)),
         Command::Openapi => {
             print!("{}", openapi::pretty_json()?);
             Ok(())
@@ -62,6 +102,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(&settings)?;
+    fkapi_api::check_redis_memory(state.cache()).await;
     let _listening = fkapi_api::spawn_background(&state, &settings);
     let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(address = %settings.bind, "serving; Swagger UI at /swagger-ui/");
@@ -89,6 +130,37 @@ async fn seed(settings: Settings, scale: &str, if_empty: bool) -> anyhow::Result
         report.inserted_kits,
         report.elapsed.as_secs_f64()
     );
+    Ok(())
+}
+
+async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    options.validate().map_err(anyhow::Error::msg)?;
+    let state = AppState::new(&settings)?;
+    anyhow::ensure!(state.cache().ping().await, "Redis is not reachable at the configured REDIS_URL; nothing to warm");
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} warming [{bar:40}] {pos}/{len} entries {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let report = fkapi_api::warm::warm(&state, &options, |total| bar.set_length(total as u64), || bar.inc(1)).await?;
+    bar.finish_and_clear();
+    println!(
+        "warmed {} entries, skipped {} already cached, {} failed, in {:.1}s",
+        report.warmed,
+        report.skipped,
+        report.failed,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    for failure in &report.failures {
+        println!("  failed: {failure}");
+    }
+    anyhow::ensure!(report.failed == 0, "{} entries could not be warmed", report.failed);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use crate::app::AppState;
 use crate::invalidation;
+use crate::warm::{self, WarmOptions, WarmReport};
 use actix_web::{get, post, web, HttpResponse};
 use fkapi_cache::{RedisStats, TypeStats};
 use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody};
@@ -13,13 +14,13 @@ use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(health, metrics, cache_stats, cache_invalidate),
-    components(schemas(Health, CacheStatsBody, InvalidateRequest, InvalidateResponse, ErrorBody))
+    paths(health, metrics, cache_stats, cache_invalidate, cache_warm),
+    components(schemas(Health, CacheStatsBody, InvalidateRequest, InvalidateResponse, WarmOptions, WarmReport, ErrorBody))
 )]
 pub struct OpsApi;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health).service(metrics).service(cache_stats).service(cache_invalidate);
+    cfg.service(health).service(metrics).service(cache_stats).service(cache_invalidate).service(cache_warm);
 }
 
 /// Unknown paths answer in the API's error shape.
@@ -93,17 +94,17 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CacheStatsBody {
-    enabled: bool,
-    bypassed: bool,
-    hits: u64,
-    misses: u64,
-    hit_rate: f64,
+    pub enabled: bool,
+    pub bypassed: bool,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: f64,
     #[schema(value_type = Object)]
-    per_type: BTreeMap<String, TypeStats>,
+    pub per_type: BTreeMap<String, TypeStats>,
     #[schema(value_type = Option<Object>)]
-    redis: Option<RedisStats>,
+    pub redis: Option<RedisStats>,
 }
 
 /// Hit rate per cache type (this instance, since start) and Redis memory.
@@ -166,4 +167,21 @@ pub async fn cache_invalidate(
         Some(scopes) => (scopes.iter().map(ToString::to_string).collect(), ctx.cache.invalidate(&scopes).await),
     };
     Ok(HttpResponse::Ok().json(InvalidateResponse { invalidated: names, reached_redis }))
+}
+
+/// Warm the cache now, through the same handlers clients use.
+#[utoipa::path(post, path = "/api/admin/cache/warm", tag = "Cache", security(("api_key" = [])),
+    request_body = WarmOptions,
+    responses((status = 200, description = "Done; `failed` counts entries that could not be filled", body = WarmReport),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[post("/api/admin/cache/warm")]
+pub async fn cache_warm(
+    _: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<WarmOptions>,
+) -> Result<HttpResponse, ApiError> {
+    body.validate().map_err(ApiError::BadRequest)?;
+    let report = warm::warm(&state, &body, |_| {}, || {}).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(report))
 }

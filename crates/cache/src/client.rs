@@ -199,8 +199,8 @@ struct Loaded {
     tracked: bool,
 }
 
-/// Called between the load and the cache fill; lets tests hold a reader
-/// exactly where the classic cache-aside race happens.
+/// Called right after a load's database read, before the cache fill; lets
+/// tests hold a reader exactly where the classic cache-aside race happens.
 pub type FillHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
 
 enum Fetch {
@@ -228,7 +228,15 @@ struct Inner {
     hit_script: redis::Script,
     generations_script: redis::Script,
     fill_hook: RwLock<Option<FillHook>>,
+    /// Counts not yet added to Redis, per (list, member).
+    popular: Mutex<std::collections::HashMap<(&'static str, String), u64>>,
 }
+
+/// Distinct members counted between two flushes; more are dropped, so a
+/// flood of unique keywords cannot grow memory.
+const MAX_PENDING_POPULAR: usize = 10_000;
+/// Members kept per popularity list in Redis.
+const POPULAR_KEPT: isize = 1000;
 
 /// Cheap to clone; one per app.
 #[derive(Clone)]
@@ -288,7 +296,7 @@ impl LoadCtx {
 }
 
 /// Per-cache-type counters for `cache-stats` and the admin stats route.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct TypeStats {
     pub hits: u64,
     pub misses: u64,
@@ -298,7 +306,7 @@ pub struct TypeStats {
     pub hit_rate: f64,
 }
 
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RedisStats {
     pub used_memory_bytes: u64,
     pub maxmemory_bytes: u64,
@@ -346,6 +354,9 @@ impl Cache {
             }
             _ => None,
         };
+        // Assume up until an operation says otherwise; a cache without Redis
+        // is not "down", it is off, and reports 0 (the README says so).
+        metrics.redis_up.set(i64::from(pool.is_some()));
         Ok(Cache {
             inner: Arc::new(Inner {
                 ns: Namespace::new(&cfg.namespace),
@@ -361,6 +372,7 @@ impl Cache {
                 hit_script: redis::Script::new(HIT_SCRIPT),
                 generations_script: redis::Script::new(GENERATIONS_SCRIPT),
                 fill_hook: RwLock::new(None),
+                popular: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -409,6 +421,7 @@ impl Cache {
         match tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await {
             Ok(Ok(value)) => {
                 self.inner.breaker.record_success();
+                self.inner.metrics.redis_up.set(1);
                 if self.inner.warned_down.swap(false, Ordering::Relaxed) {
                     tracing::info!("redis reachable again; cache back in use");
                 }
@@ -420,6 +433,7 @@ impl Cache {
                     _ => "timed out".to_string(),
                 };
                 self.inner.metrics.errors.with_label_values(&[op]).inc();
+                self.inner.metrics.redis_up.set(0);
                 if self.inner.breaker.record_failure() && !self.inner.warned_down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(op, %reason, "redis unavailable; serving from the database until it returns");
                 } else {
@@ -522,7 +536,7 @@ impl Cache {
             .await;
         match value {
             None => Fetch::Unavailable,
-            Some(Value::BulkString(raw)) => entry::decode(Bytes::from(raw)).map_or(Fetch::Absent, Fetch::Valid),
+            Some(Value::BulkString(raw)) => entry::decode(&Bytes::from(raw)).map_or(Fetch::Absent, Fetch::Valid),
             Some(Value::Int(1)) => Fetch::Invalidated,
             Some(_) => Fetch::Absent,
         }
@@ -713,6 +727,12 @@ impl Cache {
         let started = Instant::now();
         let body = loader(ctx.clone()).await?;
         let took = started.elapsed();
+        // Test hook: right after the database read, where a slow reader of
+        // the classic cache-aside race stalls while a writer commits.
+        let hook = self.inner.fill_hook.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(hook) = hook {
+            hook(entry_key.clone()).await;
+        }
         let metrics = &self.inner.metrics;
         metrics.loads.with_label_values(&[query.cache_type]).inc();
         metrics.load_duration.with_label_values(&[query.cache_type]).observe(took.as_secs_f64());
@@ -722,10 +742,6 @@ impl Cache {
         let (stored, compressed) = entry::maybe_compress(body, self.inner.cfg.compress_min_bytes);
         let loaded = Loaded { body: Bytes::from(stored), compressed, etag: etag.into(), deps: Arc::new(deps), tracked };
         if tracked {
-            let hook = self.inner.fill_hook.read().unwrap_or_else(PoisonError::into_inner).clone();
-            if let Some(hook) = hook {
-                hook(entry_key.clone()).await;
-            }
             let ttl = self.inner.cfg.ttl.jittered(query.ttl);
             let now = now_ms();
             let meta = Meta {
@@ -745,6 +761,68 @@ impl Cache {
         Ok(loaded)
     }
 
+    /// Counts one use of `member` in the popularity list `list` (e.g. search
+    /// keywords), in memory; [`Cache::flush_popular`] adds the counts to
+    /// Redis in the background, so requests pay no extra round trip.
+    pub fn count_popular(&self, list: &'static str, member: &str) {
+        if self.inner.pool.is_none() {
+            return;
+        }
+        let mut pending = self.inner.popular.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (list, member.to_string());
+        if let Some(count) = pending.get_mut(&key) {
+            *count += 1;
+        } else if pending.len() < MAX_PENDING_POPULAR {
+            pending.insert(key, 1);
+        }
+    }
+
+    /// Adds the counted uses to Redis sorted sets, keeping the top members.
+    pub async fn flush_popular(&self) -> bool {
+        let pending = std::mem::take(&mut *self.inner.popular.lock().unwrap_or_else(PoisonError::into_inner));
+        if pending.is_empty() {
+            return true;
+        }
+        let ns = &self.inner.ns;
+        let lists: std::collections::BTreeSet<&'static str> = pending.keys().map(|(list, _)| *list).collect();
+        self.redis("popular", |mut conn| async move {
+            let mut pipe = redis::pipe();
+            for ((list, member), count) in &pending {
+                pipe.cmd("ZINCRBY").arg(ns.aux_key(&format!("popular:{list}"))).arg(*count).arg(member).ignore();
+            }
+            for list in lists {
+                pipe.cmd("ZREMRANGEBYRANK").arg(ns.aux_key(&format!("popular:{list}"))).arg(0).arg(-POPULAR_KEPT - 1).ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await
+        .is_some()
+    }
+
+    /// The `n` most counted members of `list`, most counted first.
+    pub async fn top_popular(&self, list: &str, n: usize) -> Vec<String> {
+        let key = self.inner.ns.aux_key(&format!("popular:{list}"));
+        let last = isize::try_from(n).unwrap_or(isize::MAX).saturating_sub(1);
+        self.redis("popular", |mut conn| async move {
+            redis::cmd("ZREVRANGE").arg(&key).arg(0).arg(last).query_async::<Vec<String>>(&mut conn).await
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Claims `name` for `ttl` across every instance sharing this Redis
+    /// (SET NX): true for exactly one claimant.
+    pub async fn try_claim(&self, name: &str, ttl: Duration) -> bool {
+        let key = self.inner.ns.aux_key(name);
+        let seconds = ttl.as_secs().max(1);
+        self.redis("claim", |mut conn| async move {
+            redis::cmd("SET").arg(&key).arg("1").arg("NX").arg("EX").arg(seconds).query_async::<Option<String>>(&mut conn).await
+        })
+        .await
+        .flatten()
+        .is_some()
+    }
+
     /// PING, for the health check.
     pub async fn ping(&self) -> bool {
         self.redis("ping", |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
@@ -756,7 +834,8 @@ impl Cache {
     pub fn type_stats(&self) -> BTreeMap<String, TypeStats> {
         let mut stats: BTreeMap<String, TypeStats> = BTreeMap::new();
         let metrics = &self.inner.metrics;
-        let counters: [(&prometheus::IntCounterVec, fn(&mut TypeStats) -> &mut u64); 5] = [
+        type Field = fn(&mut TypeStats) -> &mut u64;
+        let counters: [(&prometheus::IntCounterVec, Field); 5] = [
             (&metrics.hits, |s| &mut s.hits),
             (&metrics.misses, |s| &mut s.misses),
             (&metrics.stale, |s| &mut s.stale),
@@ -794,6 +873,9 @@ impl Cache {
             info.lines().find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':'))).map(str::trim)
         };
         let number = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let metrics = &self.inner.metrics;
+        metrics.redis_used_memory.set(i64::try_from(number("used_memory")).unwrap_or(i64::MAX));
+        metrics.redis_maxmemory.set(i64::try_from(number("maxmemory")).unwrap_or(i64::MAX));
         Some(RedisStats {
             used_memory_bytes: number("used_memory"),
             maxmemory_bytes: number("maxmemory"),

@@ -96,7 +96,7 @@ pub fn encode(deps: &[(String, String)], meta: &Meta, body: &[u8]) -> Vec<u8> {
 }
 
 /// Parses a stored value; `None` for anything malformed (treated as a miss).
-pub fn decode(raw: Bytes) -> Option<Entry> {
+pub fn decode(raw: &Bytes) -> Option<Entry> {
     let first_nl = raw.iter().position(|b| *b == b'\n')?;
     let second_nl = first_nl + 1 + raw[first_nl + 1..].iter().position(|b| *b == b'\n')?;
     let deps_line = std::str::from_utf8(&raw[..first_nl]).ok()?;
@@ -137,7 +137,7 @@ mod tests {
     fn round_trips_header_and_body() {
         let deps = vec![("epoch".to_string(), "a1".to_string()), ("club:3".to_string(), "b2".to_string())];
         let raw = encode(&deps, &meta(false), b"{\"id\":1}\n");
-        let entry = decode(Bytes::from(raw)).expect("decodes");
+        let entry = decode(&Bytes::from(raw)).expect("decodes");
         assert_eq!(entry.deps, deps);
         assert_eq!(entry.meta, meta(false));
         assert_eq!(&entry.body[..], b"{\"id\":1}\n");
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn entry_without_deps_decodes() {
         let raw = encode(&[], &meta(true), b"");
-        let entry = decode(Bytes::from(raw)).expect("decodes");
+        let entry = decode(&Bytes::from(raw)).expect("decodes");
         assert!(entry.deps.is_empty());
         assert!(entry.meta.compressed);
     }
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn garbage_is_a_miss() {
         for raw in [&b""[..], b"no newline", b"a=b\n2 p x 1 2 3\n", b"a=b\n1 z x 1 2 3\n", b"ab\n1 p x 1 2 3\n"] {
-            assert!(decode(Bytes::copy_from_slice(raw)).is_none(), "{raw:?}");
+            assert!(decode(&Bytes::copy_from_slice(raw)).is_none(), "{raw:?}");
         }
     }
 

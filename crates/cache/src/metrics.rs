@@ -1,7 +1,7 @@
 //! The cache's Prometheus metrics, registered in the registry the app serves
 //! at /metrics (one registry per app, so tests can run many apps at once).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct CacheMetrics {
@@ -14,6 +14,9 @@ pub struct CacheMetrics {
     pub invalidations: IntCounterVec,
     pub errors: IntCounterVec,
     pub entries: IntGaugeVec,
+    pub redis_up: IntGauge,
+    pub redis_used_memory: IntGauge,
+    pub redis_maxmemory: IntGauge,
 }
 
 impl CacheMetrics {
@@ -34,7 +37,15 @@ impl CacheMetrics {
             &["cache_type"],
         )?;
         registry.register(Box::new(entries.clone()))?;
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
         Ok(CacheMetrics {
+            redis_up: gauge("fkapi_redis_up", "1 while Redis answers, 0 while requests bypass it")?,
+            redis_used_memory: gauge("fkapi_redis_used_memory_bytes", "Redis used_memory (sampled in the background)")?,
+            redis_maxmemory: gauge("fkapi_redis_maxmemory_bytes", "Redis maxmemory, 0 when unlimited (sampled)")?,
             hits: counter("fkapi_cache_hits_total", "Requests answered from the cache", "cache_type")?,
             misses: counter("fkapi_cache_misses_total", "Requests that found no valid entry", "cache_type")?,
             loads: counter("fkapi_cache_loads_total", "Origin (database) loads that built an entry", "cache_type")?,

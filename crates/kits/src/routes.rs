@@ -245,3 +245,25 @@ pub async fn bulk_kits(
     let cached = ctx.cache.get_or_load(query, move |load| load_bulk(db, load, slugs)).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_documents_every_read_route_and_fkapi_field_names() {
+        let doc = KitsApi::openapi();
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        for path in
+            ["/api/kit-json/{kit_id}", "/api/kits/{kit_id}", "/api/kits", "/api/clubs/{club_id}/kits", "/api/kits/bulk"]
+        {
+            assert!(paths.contains(&path), "{path} missing from {paths:?}");
+        }
+        let json = doc.to_json().unwrap_or_default();
+        assert!(json.contains("\"type\""), "KitDetail's kit type is named `type`");
+        assert!(!json.contains("kit_type"), "no Rust-side field name leaks into the document");
+        for param in ["club_id", "season_id", "primary_color", "design", "page_size", "slugs"] {
+            assert!(json.contains(&format!("\"name\":\"{param}\"")), "parameter {param} undocumented");
+        }
+    }
+}

@@ -9,7 +9,9 @@
 //!    default thresholds), by similarity descending; only looked for when
 //!    the first tiers found fewer than [`MAX_RESULTS`] rows,
 //!
-//! ties broken by the target's own order (name length, then id). "Folded"
+//! ties broken by the target's own order (name length, then id). A season
+//! in a kit keyword filters, and orders rows by season before the tiers
+//! (within the strict matches, then within the trigram ones). "Folded"
 //! is `lower(f_unaccent(…))`, applied by PostgreSQL to both the column and
 //! the keyword, so the comparison is case- and accent-insensitive and uses
 //! the trigram GIN indexes on that expression.

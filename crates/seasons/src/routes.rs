@@ -213,3 +213,19 @@ pub async fn delete_season(
     ctx.cache.invalidate(&scopes::on_season_change(season_id)).await;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let doc = SeasonsApi::openapi();
+        let seasons = doc.paths.paths.get("/api/seasons");
+        assert!(seasons.is_some_and(|p| p.get.is_some() && p.post.is_some()));
+        let item = doc.paths.paths.get("/api/seasons/{season_id}");
+        assert!(item.is_some_and(|p| p.put.is_some() && p.patch.is_some() && p.delete.is_some()));
+        let json = doc.to_json().unwrap_or_default();
+        assert!(json.contains("\"name\":\"club_id\""), "club_id parameter undocumented");
+    }
+}

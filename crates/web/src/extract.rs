@@ -63,7 +63,7 @@ impl Pagination {
     pub fn resolve(self) -> Result<(i64, i64), ApiError> {
         let page = self.page.unwrap_or(1);
         let page_size = self.page_size.unwrap_or(20);
-        if page < 1 || page > 1_000_000 {
+        if !(1..=1_000_000).contains(&page) {
             return Err(ApiError::BadRequest("page must be between 1 and 1000000".into()));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {

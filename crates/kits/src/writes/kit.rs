@@ -169,9 +169,12 @@ struct KitRow {
 
 impl KitRecord {
     /// Kit `id` with its links, locking the kit row until the transaction
-    /// ends (call it inside one).
-    async fn load_for_update(conn: &mut PgConn, id: i32) -> QueryResult<Option<KitRecord>> {
-        let Some(row) = kits::table.find(id).select(KitRow::as_select()).for_update().first(conn).await.optional()?
+    /// ends (call it inside one). FOR NO KEY UPDATE, not FOR UPDATE: the id
+    /// never changes, and the weaker lock does not block (or deadlock with)
+    /// the foreign-key checks of a concurrent delete of a club, brand, …
+    async fn load_locked(conn: &mut PgConn, id: i32) -> QueryResult<Option<KitRecord>> {
+        let Some(row) =
+            kits::table.find(id).select(KitRow::as_select()).for_no_key_update().first(conn).await.optional()?
         else {
             return Ok(None);
         };
@@ -353,7 +356,7 @@ async fn store(conn: &mut PgConn, target: Target, input: KitInput) -> Result<Wri
         }
     };
     store_links(conn, id, &links).await?;
-    let record = KitRecord::load_for_update(conn, id).await?.ok_or_else(|| KitRecord::not_found(id))?;
+    let record = KitRecord::load_locked(conn, id).await?.ok_or_else(|| KitRecord::not_found(id))?;
     let old_team = match target {
         Target::New => record.team_id,
         Target::Existing { old_team, .. } => old_team,
@@ -376,7 +379,7 @@ impl AdminResource for KitRecord {
                 let old_team = kits::table
                     .find(id)
                     .select(kits::team_id)
-                    .for_update()
+                    .for_no_key_update()
                     .first(conn)
                     .await
                     .optional()?
@@ -391,7 +394,7 @@ impl AdminResource for KitRecord {
     async fn patch(conn: &mut PgConn, id: i32, patch: KitPatch) -> Result<Written<Self>, ApiError> {
         conn.transaction(|conn| {
             async move {
-                let current = KitRecord::load_for_update(conn, id).await?.ok_or_else(|| Self::not_found(id))?;
+                let current = KitRecord::load_locked(conn, id).await?.ok_or_else(|| Self::not_found(id))?;
                 let old_team = current.team_id;
                 let input = patch.apply_to(current);
                 validate_merged(&input)?;

@@ -148,7 +148,7 @@ macro_rules! reference_writes {
                         let current = $table::table
                             .find(id)
                             .select(Self::as_select())
-                            .for_update()
+                            .for_no_key_update()
                             .first(conn)
                             .await
                             .optional()?
