@@ -23,7 +23,8 @@ async fn newest_kits(app: &TestApp, n: usize) -> Vec<i64> {
 #[tokio::test]
 async fn warm_route_fills_entries_that_requests_then_hit() {
     let app = TestApp::spawn().await;
-    let (status, report) = app.admin_json(Method::POST, "/api/admin/cache/warm", &json!({"kits": 20, "clubs": 3})).await;
+    let (status, report) =
+        app.admin_json(Method::POST, "/api/admin/cache/warm", &json!({"kits": 20, "clubs": 3})).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["warmed"], 20 + 3 * 3, "{report}");
     assert_eq!(report["failed"], 0);
@@ -57,7 +58,7 @@ async fn search_warming_uses_the_most_searched_keywords() {
     }
     app.get("/api/clubs/search?keyword=ajax").await;
     app.state.cache().flush_popular().await;
-    assert_eq!(app.state.cache().top_popular("clubs", 2).await, ["juventus", "ajax"]);
+    assert_eq!(app.state.cache().top_popular("search_clubs", 2).await, ["juventus", "ajax"]);
     app.sql("UPDATE clubs SET logo = NULL WHERE id = 1").await; // drops club search entries
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, report) = app.admin_json(Method::POST, "/api/admin/cache/warm", &json!({"search": true})).await;
@@ -68,7 +69,8 @@ async fn search_warming_uses_the_most_searched_keywords() {
 
 #[tokio::test]
 async fn scheduled_warming_runs_by_itself() {
-    let app = TestApp::spawn_with(|s| s.warm_schedule = Some(fkapi_api::schedule::parse("*/2 * * * * *").unwrap())).await;
+    let app =
+        TestApp::spawn_with(|s| s.warm_schedule = Some(fkapi_api::schedule::parse("*/2 * * * * *").unwrap())).await;
     let newest = newest_kits(&app, 1).await[0];
     let path = format!("/api/kit-json/{newest}");
     let began = Instant::now();
@@ -90,13 +92,12 @@ async fn scheduled_warming_runs_by_itself() {
 async fn only_one_instance_claims_a_tick() {
     let app = TestApp::spawn().await;
     let registry = prometheus::Registry::new();
-    let other = fkapi_cache::Cache::new(app.settings.cache.clone(), Some(&fkapi_tests::redis_url()), &registry).unwrap();
-    let claims = futures::future::join_all(
-        (0..10).map(|i| {
-            let cache = if i % 2 == 0 { app.state.cache().clone() } else { other.clone() };
-            async move { cache.try_claim("warm-lock:42", Duration::from_secs(30)).await }
-        }),
-    )
+    let other =
+        fkapi_cache::Cache::new(app.settings.cache.clone(), Some(&fkapi_tests::redis_url()), &registry).unwrap();
+    let claims = futures::future::join_all((0..10).map(|i| {
+        let cache = if i % 2 == 0 { app.state.cache().clone() } else { other.clone() };
+        async move { cache.try_claim("warm-lock:42", Duration::from_secs(30)).await }
+    }))
     .await;
     assert_eq!(claims.iter().filter(|c| **c).count(), 1);
 }

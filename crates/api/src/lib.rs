@@ -7,9 +7,9 @@ mod http_metrics;
 pub mod invalidation;
 pub mod listen;
 pub mod openapi;
+pub mod ops;
 pub mod schedule;
 pub mod warm;
-pub mod ops;
 
 pub use app::{serve, AppState};
 pub use config::Settings;
@@ -58,7 +58,9 @@ pub async fn check_redis_memory(cache: &fkapi_cache::Cache) {
         return;
     };
     if stats.maxmemory_bytes == 0 {
-        tracing::warn!("redis has no maxmemory set: it will grow without bound; set maxmemory and maxmemory-policy allkeys-lru");
+        tracing::warn!(
+            "redis has no maxmemory set: it will grow without bound; set maxmemory and maxmemory-policy allkeys-lru"
+        );
     }
     if stats.maxmemory_policy == "noeviction" {
         tracing::warn!(

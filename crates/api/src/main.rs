@@ -89,7 +89,8 @@ fn main() -> anyhow::Result<()> {
         Command::Seed { scale, if_empty } => runtime.block_on(seed(settings, &scale, if_empty)),
         Command::Invalidate { scope, id } => runtime.block_on(invalidate(settings, &scope, id)),
         Command::WarmCache { seasons, clubs, kits, search, all, concurrency } => {
-            let options = fkapi_api::warm::WarmOptions { seasons, clubs, kits, search, all, concurrency: Some(concurrency) };
+            let options =
+                fkapi_api::warm::WarmOptions { seasons, clubs, kits, search, all, concurrency: Some(concurrency) };
             runtime.block_on(warm_cache(settings, options))
         }
         Command::CacheStats { watch, interval, json } => runtime.block_on(stats::show(settings, watch, interval, json)),
@@ -138,11 +139,8 @@ async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -
     options.validate().map_err(anyhow::Error::msg)?;
     let state = AppState::new(&settings)?;
     anyhow::ensure!(state.cache().ping().await, "Redis is not reachable at the configured REDIS_URL; nothing to warm");
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(0)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar =
+        if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} warming [{bar:40}] {pos}/{len} entries {per_sec} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())

@@ -15,7 +15,15 @@ use utoipa::{OpenApi, ToSchema};
 #[derive(OpenApi)]
 #[openapi(
     paths(health, metrics, cache_stats, cache_invalidate, cache_warm),
-    components(schemas(Health, CacheStatsBody, InvalidateRequest, InvalidateResponse, WarmOptions, WarmReport, ErrorBody))
+    components(schemas(
+        Health,
+        CacheStatsBody,
+        InvalidateRequest,
+        InvalidateResponse,
+        WarmOptions,
+        WarmReport,
+        ErrorBody
+    ))
 )]
 pub struct OpsApi;
 

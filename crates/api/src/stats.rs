@@ -12,7 +12,8 @@ async fn fetch(client: &reqwest::Client, settings: &Settings) -> anyhow::Result<
     if let Some(key) = &settings.admin_key {
         request = request.header("X-API-Key", &key.0);
     }
-    let response = request.send().await.with_context(|| format!("no fkapi server answering at {url} (set FKAPI_URL)"))?;
+    let response =
+        request.send().await.with_context(|| format!("no fkapi server answering at {url} (set FKAPI_URL)"))?;
     let status = response.status();
     anyhow::ensure!(status.is_success(), "{url} answered {status}: {}", response.text().await.unwrap_or_default());
     Ok(response.json().await?)
@@ -41,12 +42,22 @@ fn render(stats: &CacheStatsBody, previous: Option<&CacheStatsBody>, interval: D
         "in use"
     };
     out.push_str(&format!("cache {mode}; counters of this instance since it started\n"));
-    out.push_str(&format!("overall hit rate {}  hits {}  misses {}\n", percent(stats.hits, stats.misses), stats.hits, stats.misses));
+    out.push_str(&format!(
+        "overall hit rate {}  hits {}  misses {}\n",
+        percent(stats.hits, stats.misses),
+        stats.hits,
+        stats.misses
+    ));
     if let Some(previous) = previous {
         let hits = stats.hits.saturating_sub(previous.hits);
         let misses = stats.misses.saturating_sub(previous.misses);
         let per_second = (hits + misses) as f64 / interval.as_secs_f64().max(0.001);
-        out.push_str(&format!("last {}s: hit rate {}  {:.1} req/s\n", interval.as_secs(), percent(hits, misses), per_second));
+        out.push_str(&format!(
+            "last {}s: hit rate {}  {:.1} req/s\n",
+            interval.as_secs(),
+            percent(hits, misses),
+            per_second
+        ));
     }
     match &stats.redis {
         Some(redis) => out.push_str(&format!(
@@ -59,7 +70,10 @@ fn render(stats: &CacheStatsBody, previous: Option<&CacheStatsBody>, interval: D
         )),
         None => out.push_str("redis: unreachable\n"),
     }
-    out.push_str(&format!("\n{:<20} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8}\n", "cache type", "hit%", "hits", "misses", "stale", "bypass", "loads"));
+    out.push_str(&format!(
+        "\n{:<20} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8}\n",
+        "cache type", "hit%", "hits", "misses", "stale", "bypass", "loads"
+    ));
     for (cache_type, t) in &stats.per_type {
         out.push_str(&format!(
             "{:<20} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8}\n",

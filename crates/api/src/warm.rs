@@ -60,9 +60,6 @@ const DEFAULT_KEYWORDS: &[(&str, &[&str])] = &[
     ("kits", &["arsenal 2005", "home", "away", "barcelona", "real madrid"]),
 ];
 
-/// Search lists whose keywords are counted (see the search crate) and warmed.
-pub const SEARCH_KINDS: &[&str] = &["clubs", "brands", "competitions", "seasons", "kits"];
-
 impl WarmOptions {
     /// Checks the options before any work starts.
     pub fn validate(&self) -> Result<(), String> {
@@ -121,7 +118,7 @@ pub async fn plan(state: &AppState, options: &WarmOptions) -> anyhow::Result<Vec
     }
     if search {
         for (kind, defaults) in DEFAULT_KEYWORDS {
-            let mut keywords = state.cache().top_popular(kind, 20).await;
+            let mut keywords = state.cache().top_popular(&format!("search_{kind}"), 20).await;
             if keywords.is_empty() {
                 keywords = defaults.iter().map(ToString::to_string).collect();
             }

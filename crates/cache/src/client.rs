@@ -791,7 +791,11 @@ impl Cache {
                 pipe.cmd("ZINCRBY").arg(ns.aux_key(&format!("popular:{list}"))).arg(*count).arg(member).ignore();
             }
             for list in lists {
-                pipe.cmd("ZREMRANGEBYRANK").arg(ns.aux_key(&format!("popular:{list}"))).arg(0).arg(-POPULAR_KEPT - 1).ignore();
+                pipe.cmd("ZREMRANGEBYRANK")
+                    .arg(ns.aux_key(&format!("popular:{list}")))
+                    .arg(0)
+                    .arg(-POPULAR_KEPT - 1)
+                    .ignore();
             }
             pipe.query_async::<()>(&mut conn).await
         })
@@ -816,7 +820,14 @@ impl Cache {
         let key = self.inner.ns.aux_key(name);
         let seconds = ttl.as_secs().max(1);
         self.redis("claim", |mut conn| async move {
-            redis::cmd("SET").arg(&key).arg("1").arg("NX").arg("EX").arg(seconds).query_async::<Option<String>>(&mut conn).await
+            redis::cmd("SET")
+                .arg(&key)
+                .arg("1")
+                .arg("NX")
+                .arg("EX")
+                .arg(seconds)
+                .query_async::<Option<String>>(&mut conn)
+                .await
         })
         .await
         .flatten()

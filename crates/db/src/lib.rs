@@ -75,9 +75,8 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
         return Err(DbError::InvalidUrl(format!("database name {name:?} must be [A-Za-z0-9_]+")));
     }
     url.set_path("/postgres");
-    let mut admin = AsyncPgConnection::establish(url.as_str())
-        .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let mut admin =
+        AsyncPgConnection::establish(url.as_str()).await.map_err(|e| DbError::Unavailable(e.to_string()))?;
     let exists: i64 = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
         .bind::<diesel::sql_types::Text, _>(&name)
         .get_result::<Count>(&mut admin)
@@ -102,9 +101,7 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, DbError> 
     tokio::task::spawn_blocking(move || {
         let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
+        let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(applied.iter().map(|m| m.to_string()).collect())
     })
     .await
@@ -118,9 +115,7 @@ pub async fn revert_all_migrations(database_url: &str) -> Result<usize, DbError>
     tokio::task::spawn_blocking(move || {
         let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let reverted = conn
-            .revert_all_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
+        let reverted = conn.revert_all_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(reverted.len())
     })
     .await

@@ -58,6 +58,9 @@ async fn respond<S: Search>(
     params: SearchParams,
 ) -> Result<HttpResponse, ApiError> {
     let keyword = Keyword::parse(params.keyword.as_deref())?;
+    // Counted in memory and flushed in the background: `warm-cache --search`
+    // warms the most searched keywords.
+    ctx.cache.count_popular(S::CACHE_TYPE, keyword.as_str());
     let cached = cached_search::<S>(ctx, keyword).await?;
     Ok(cached_response(req, &cached, Visibility::Public))
 }
