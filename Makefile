@@ -13,7 +13,8 @@ FKAPI_RELEASE := target/release/fkapi
 
 help:
 	@echo "make run       services + migrations + demo data ($(SCALE)) + server on $${FKAPI_BIND:-127.0.0.1:8080}"
-	@echo "make test      services + the whole test suite (fmt, clippy, unit and black-box tests)"
+	@echo "make test      services + the whole test suite (fmt, clippy, unit and black-box tests, fuzz)"
+	@echo "make fuzz      schemathesis against a live server (scripts/fuzz.sh)"
 	@echo "make migrate | seed [SCALE=small|medium|large] | fmt | lint | openapi | build"
 
 services:
@@ -40,6 +41,13 @@ run: migrate
 # I/O, hence more threads than cores.
 test: services fmt-check lint
 	RUST_TEST_THREADS=$${RUST_TEST_THREADS:-6} $(CARGO) test --workspace --all-targets
+	bash scripts/fuzz.sh
+
+# schemathesis against the live OpenAPI document (scripts/fuzz.sh): no 5xx,
+# every response as documented. Also the last step of `make test`.
+.PHONY: fuzz
+fuzz: services
+	bash scripts/fuzz.sh
 
 fmt:
 	$(CARGO) fmt --all
@@ -58,3 +66,19 @@ clean-test-dbs: services
 	psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -Atc \
 	  "SELECT 'DROP DATABASE \"' || datname || '\" WITH (FORCE);' FROM pg_database WHERE datname LIKE 'fkapi\_t%'" \
 	  | psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -q
+
+# Benchmarks (bench/, BENCHMARKS.md). `make bench` seeds the large scale into
+# the fkapi_bench database once and writes BENCHMARKS.md and
+# bench/results/latest.json; `make bench-quick` is the < 2 minute version
+# (small scale in fkapi_bench_quick) writing under bench/results/.
+.PHONY: bench bench-quick bench-build
+bench-build: services
+	$(CARGO) build --release -p fkapi-api --features bench
+	cp target/release/fkapi target/release/fkapi-bench-server
+	$(CARGO) build --release -p fkapi-bench
+
+bench: bench-build
+	bash bench/run.sh full
+
+bench-quick: bench-build
+	bash bench/run.sh quick

@@ -155,6 +155,8 @@ impl TestApp {
         settings.cache.namespace = db_name.clone();
         settings.db_pool_size = 8;
         settings.workers = 2;
+        // Off unless a test turns it on: the suite makes many requests from 127.0.0.1.
+        settings.rate_limit = None;
         adjust(&mut settings);
         let state = AppState::new(&settings).expect("state");
         let mut listening = fkapi_api::spawn_background(&state, &settings);
@@ -342,5 +344,57 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    id: i32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+/// Tables whose triggers notify the server of out-of-band changes.
+const NOTIFYING_TABLES: &[&str] = &[
+    "clubs",
+    "seasons",
+    "brands",
+    "competitions",
+    "kit_types",
+    "colors",
+    "kits",
+    "kit_competitions",
+    "kit_secondary_colors",
+];
+
+/// SQL helpers shared by the black-box tests.
+impl TestApp {
+    /// The ids a query returns (it must select one integer column `id`).
+    pub async fn ids(&self, sql: &str) -> Vec<i32> {
+        diesel::sql_query(sql).load::<IdRow>(&mut self.db().await).await.unwrap().into_iter().map(|r| r.id).collect()
+    }
+
+    /// The first id a query returns.
+    pub async fn id(&self, sql: &str) -> i32 {
+        self.ids(sql).await.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}"))
+    }
+
+    /// The first value of a query selecting one text column `value`.
+    pub async fn text(&self, sql: &str) -> String {
+        let rows = diesel::sql_query(sql).load::<TextRow>(&mut self.db().await).await.unwrap();
+        rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).value
+    }
+
+    /// Turns off the triggers that notify the server of changes, so the only
+    /// invalidation left is the one the write routes do themselves.
+    pub async fn without_change_notifications(&self) {
+        for table in NOTIFYING_TABLES {
+            self.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
+        }
     }
 }

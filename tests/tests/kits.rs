@@ -7,60 +7,12 @@
 //! path's own invalidation can make them pass).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel::sql_types::{Integer, Text};
-use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
 use fkapi_tests::{json, StatusCode, TestApp, Value};
 use futures::future::FutureExt;
 use reqwest::Method;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Integer)]
-    id: i32,
-}
-
-#[derive(QueryableByName)]
-struct TextRow {
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
-/// The ids a query returns (it must select one integer column `id`).
-async fn ids(app: &TestApp, sql: &str) -> Vec<i32> {
-    diesel::sql_query(sql).load::<IdRow>(&mut app.db().await).await.unwrap().into_iter().map(|r| r.id).collect()
-}
-
-async fn id(app: &TestApp, sql: &str) -> i32 {
-    ids(app, sql).await.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}"))
-}
-
-/// The first value of a query selecting one text column `value`.
-async fn text(app: &TestApp, sql: &str) -> String {
-    let rows = diesel::sql_query(sql).load::<TextRow>(&mut app.db().await).await.unwrap();
-    rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).value
-}
-
-/// Turns off the triggers that notify the server of changes, so the only
-/// invalidation left is the one the write routes do themselves.
-async fn without_change_notifications(app: &TestApp) {
-    for table in [
-        "clubs",
-        "seasons",
-        "brands",
-        "competitions",
-        "kit_types",
-        "colors",
-        "kits",
-        "kit_competitions",
-        "kit_secondary_colors",
-    ] {
-        app.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
-    }
-}
 
 fn keys(body: &Value) -> Vec<String> {
     let mut keys: Vec<String> = body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
@@ -123,12 +75,9 @@ fn expected_list_sql(condition: &str, limit: i64, offset: i64) -> String {
 
 /// A club with kits in several seasons (more than one page of 10).
 async fn busy_club(app: &TestApp) -> i32 {
-    id(
-        app,
-        "SELECT team_id AS id FROM kits GROUP BY team_id \
-         HAVING count(*) > 12 AND count(DISTINCT season_id) > 2 ORDER BY team_id LIMIT 1",
-    )
-    .await
+    app.id("SELECT team_id AS id FROM kits GROUP BY team_id \
+         HAVING count(*) > 12 AND count(DISTINCT season_id) > 2 ORDER BY team_id LIMIT 1")
+        .await
 }
 
 // ------------------------------------------------------------ kit detail --
@@ -176,11 +125,11 @@ async fn kit_detail_has_fkapi_shape() {
     assert!(kit["last_updated"].as_str().is_some_and(|t| t.contains('T')), "{kit}");
 
     // Every row it points at, as stored.
-    assert_eq!(kit["team"]["id"], id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await);
-    assert_eq!(kit["brand"]["id"], id(&app, "SELECT brand_id AS id FROM kits WHERE id = 1").await);
-    assert_eq!(kit["type"]["id"], id(&app, "SELECT type_id AS id FROM kits WHERE id = 1").await);
+    assert_eq!(kit["team"]["id"], app.id("SELECT team_id AS id FROM kits WHERE id = 1").await);
+    assert_eq!(kit["brand"]["id"], app.id("SELECT brand_id AS id FROM kits WHERE id = 1").await);
+    assert_eq!(kit["type"]["id"], app.id("SELECT type_id AS id FROM kits WHERE id = 1").await);
     assert_eq!(kit["type"]["name"], "Home");
-    let competitions = ids(&app, "SELECT competition_id AS id FROM kit_competitions WHERE kit_id = 1 ORDER BY 1").await;
+    let competitions = app.ids("SELECT competition_id AS id FROM kit_competitions WHERE kit_id = 1 ORDER BY 1").await;
     assert_eq!(competitions.len(), 3);
     let shown: Vec<i32> =
         kit["competition"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap() as i32).collect();
@@ -206,13 +155,11 @@ async fn kit_detail_has_fkapi_shape() {
 #[tokio::test]
 async fn kit_detail_without_optional_rows_uses_null_and_empty_lists() {
     let app = TestApp::spawn().await;
-    let kit = id(
-        &app,
-        "SELECT id FROM kits k WHERE primary_color_id IS NULL \
+    let kit = app
+        .id("SELECT id FROM kits k WHERE primary_color_id IS NULL \
          AND NOT EXISTS (SELECT 1 FROM kit_competitions c WHERE c.kit_id = k.id) \
-         AND NOT EXISTS (SELECT 1 FROM kit_secondary_colors c WHERE c.kit_id = k.id) ORDER BY id LIMIT 1",
-    )
-    .await;
+         AND NOT EXISTS (SELECT 1 FROM kit_secondary_colors c WHERE c.kit_id = k.id) ORDER BY id LIMIT 1")
+        .await;
     app.sql(&format!("UPDATE kits SET rating = NULL, design = NULL WHERE id = {kit}")).await;
     let (body, _) = ok(&app, &format!("/api/kits/{kit}")).await;
     assert_eq!(body["primary_color"], Value::Null);
@@ -260,16 +207,15 @@ async fn kit_list_shape_order_and_pagination() {
     }
     let first = &items[0];
     let kit_id = first["id"].as_i64().unwrap();
-    assert_eq!(first["team_name"], text(&app, &format!("SELECT name AS value FROM clubs WHERE id = {club}")).await);
+    assert_eq!(first["team_name"], app.text(&format!("SELECT name AS value FROM clubs WHERE id = {club}")).await);
     assert_eq!(
         first["season_year"],
-        text(
-            &app,
-            &format!("SELECT s.year AS value FROM kits k JOIN seasons s ON s.id = k.season_id WHERE k.id = {kit_id}")
-        )
+        app.text(&format!(
+            "SELECT s.year AS value FROM kits k JOIN seasons s ON s.id = k.season_id WHERE k.id = {kit_id}"
+        ))
         .await
     );
-    assert_eq!(list_ids(&page), ids(&app, &expected_list_sql(&format!("k.team_id = {club}"), 100, 0)).await);
+    assert_eq!(list_ids(&page), app.ids(&expected_list_sql(&format!("k.team_id = {club}"), 100, 0)).await);
 
     // Pages follow one another without gaps or overlap.
     let (one, _) = ok(&app, &format!("/api/kits?club_id={club}&page=1&page_size=5")).await;
@@ -284,7 +230,7 @@ async fn kit_list_shape_order_and_pagination() {
 
     // Unfiltered: the whole catalogue, same order.
     let (all, _) = ok(&app, "/api/kits?page=3&page_size=50").await;
-    assert_eq!(list_ids(&all), ids(&app, &expected_list_sql("true", 50, 100)).await);
+    assert_eq!(list_ids(&all), app.ids(&expected_list_sql("true", 50, 100)).await);
 
     // An unknown club has no kits here (the club route answers 404).
     let (none, _) = ok(&app, "/api/kits?club_id=999999").await;
@@ -295,8 +241,7 @@ async fn kit_list_shape_order_and_pagination() {
 async fn kit_list_aliases_give_the_same_list() {
     let app = TestApp::spawn().await;
     let club = busy_club(&app).await;
-    let season =
-        id(&app, &format!("SELECT season_id AS id FROM kits WHERE team_id = {club} ORDER BY id LIMIT 1")).await;
+    let season = app.id(&format!("SELECT season_id AS id FROM kits WHERE team_id = {club} ORDER BY id LIMIT 1")).await;
     let (canonical, _) = ok(&app, &format!("/api/kits?club_id={club}&season_id={season}")).await;
     assert!(!list_ids(&canonical).is_empty());
     for path in [
@@ -309,17 +254,17 @@ async fn kit_list_aliases_give_the_same_list() {
     }
     assert_eq!(
         list_ids(&canonical),
-        ids(&app, &expected_list_sql(&format!("k.team_id = {club} AND k.season_id = {season}"), 20, 0)).await
+        app.ids(&expected_list_sql(&format!("k.team_id = {club} AND k.season_id = {season}"), 20, 0)).await
     );
 }
 
 #[tokio::test]
 async fn kit_list_filters_match_sql() {
     let app = TestApp::spawn().await;
-    let brand = id(&app, "SELECT brand_id AS id FROM kits WHERE id = 1").await;
+    let brand = app.id("SELECT brand_id AS id FROM kits WHERE id = 1").await;
     let country =
-        text(&app, "SELECT country AS value FROM clubs WHERE id = (SELECT team_id FROM kits WHERE id = 1)").await;
-    let club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
+        app.text("SELECT country AS value FROM clubs WHERE id = (SELECT team_id FROM kits WHERE id = 1)").await;
+    let club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
     let cases: Vec<(String, String)> = vec![
         ("primary_color=Claret".into(), "k.primary_color_id = (SELECT id FROM colors WHERE name = 'Claret')".into()),
         (
@@ -343,7 +288,7 @@ async fn kit_list_filters_match_sql() {
     ];
     for (params, condition) in cases {
         let (body, _) = ok(&app, &format!("/api/kits?{params}&page_size=100")).await;
-        let expected = ids(&app, &expected_list_sql(&condition, 100, 0)).await;
+        let expected = app.ids(&expected_list_sql(&condition, 100, 0)).await;
         assert!(!expected.is_empty(), "{params}: the seed should have kits matching");
         assert_eq!(list_ids(&body), expected, "{params}");
     }
@@ -400,17 +345,17 @@ async fn club_kits_list() {
     for item in body.as_array().unwrap() {
         assert_eq!(keys(item), LIST_KEYS);
     }
-    assert_eq!(list_ids(&body), ids(&app, &expected_list_sql(&format!("k.team_id = {club}"), 100, 0)).await);
+    assert_eq!(list_ids(&body), app.ids(&expected_list_sql(&format!("k.team_id = {club}"), 100, 0)).await);
     let (general, _) = ok(&app, &format!("/api/kits?club_id={club}&page_size=100")).await;
     assert_eq!(body, general, "same items and order as /api/kits?club_id=");
 
     let season =
-        id(&app, &format!("SELECT season_id AS id FROM kits WHERE team_id = {club} ORDER BY id DESC LIMIT 1")).await;
+        app.id(&format!("SELECT season_id AS id FROM kits WHERE team_id = {club} ORDER BY id DESC LIMIT 1")).await;
     let (by_season, _) = ok(&app, &format!("/api/clubs/{club}/kits?season={season}")).await;
     assert!(!list_ids(&by_season).is_empty());
     assert_eq!(
         list_ids(&by_season),
-        ids(&app, &expected_list_sql(&format!("k.team_id = {club} AND k.season_id = {season}"), 20, 0)).await
+        app.ids(&expected_list_sql(&format!("k.team_id = {club} AND k.season_id = {season}"), 20, 0)).await
     );
     let (aliased, _) = ok(&app, &format!("/api/clubs/{club}/kits?season_id={season}")).await;
     assert_eq!(aliased, by_season);
@@ -441,9 +386,9 @@ async fn club_kits_list() {
 #[tokio::test]
 async fn bulk_keeps_input_order_skips_unknown_and_duplicates() {
     let app = TestApp::spawn().await;
-    let a = text(&app, "SELECT slug AS value FROM kits WHERE id = 1").await;
-    let b = text(&app, "SELECT slug AS value FROM kits WHERE id = 2").await;
-    let c = text(&app, "SELECT slug AS value FROM kits WHERE id = 3").await;
+    let a = app.text("SELECT slug AS value FROM kits WHERE id = 1").await;
+    let b = app.text("SELECT slug AS value FROM kits WHERE id = 2").await;
+    let c = app.text("SELECT slug AS value FROM kits WHERE id = 3").await;
     let path = format!("/api/kits/bulk?slugs={c},no-such-kit,{a},{c},https://www.footballkitarchive.com/{b}/");
     let body = warm(&app, &path).await;
     let slugs: Vec<&str> = body.as_array().unwrap().iter().map(|k| k["slug"].as_str().unwrap()).collect();
@@ -458,7 +403,7 @@ async fn bulk_keeps_input_order_skips_unknown_and_duplicates() {
     assert_eq!(first["season"]["year"], "2005-06");
     assert_eq!(
         first["brand"]["name"],
-        text(&app, "SELECT b.name AS value FROM brands b JOIN kits k ON k.brand_id = b.id WHERE k.id = 1").await
+        app.text("SELECT b.name AS value FROM brands b JOIN kits k ON k.brand_id = b.id WHERE k.id = 1").await
     );
     // Spaces around items and empty items are ignored.
     let (spaced, _) = ok(&app, &format!("/api/kits/bulk?slugs=%20{a}%20,,{b}")).await;
@@ -503,13 +448,12 @@ async fn bulk_errors() {
 #[tokio::test]
 async fn a_club_rename_shows_at_once_in_kit_details_lists_and_bulk() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     // The club of the first kit of the unfiltered list, so that list shows it too.
-    let kit = ids(&app, &expected_list_sql("true", 1, 0)).await[0];
-    let club = id(&app, &format!("SELECT team_id AS id FROM kits WHERE id = {kit}")).await;
-    let slug = text(&app, &format!("SELECT slug AS value FROM kits WHERE id = {kit}")).await;
-    let other =
-        text(&app, &format!("SELECT slug AS value FROM kits WHERE team_id <> {club} ORDER BY id LIMIT 1")).await;
+    let kit = app.ids(&expected_list_sql("true", 1, 0)).await[0];
+    let club = app.id(&format!("SELECT team_id AS id FROM kits WHERE id = {kit}")).await;
+    let slug = app.text(&format!("SELECT slug AS value FROM kits WHERE id = {kit}")).await;
+    let other = app.text(&format!("SELECT slug AS value FROM kits WHERE team_id <> {club} ORDER BY id LIMIT 1")).await;
     let paths = [
         format!("/api/kit-json/{kit}"),
         format!("/api/kits?club_id={club}"),
@@ -544,9 +488,9 @@ async fn a_club_rename_shows_at_once_in_kit_details_lists_and_bulk() {
 #[tokio::test]
 async fn kit_detail_depends_on_the_rows_it_points_at_now() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let old_club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
-    let new_club = id(&app, &format!("SELECT id FROM clubs WHERE id <> {old_club} ORDER BY id LIMIT 1")).await;
+    app.without_change_notifications().await;
+    let old_club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
+    let new_club = app.id(&format!("SELECT id FROM clubs WHERE id <> {old_club} ORDER BY id LIMIT 1")).await;
     warm(&app, "/api/kit-json/1").await;
 
     send(&app, Method::PATCH, "/api/kits/1", &json!({"team_id": new_club})).await;
@@ -586,8 +530,8 @@ async fn warm_hit(app: &TestApp, path: &str) {
 #[tokio::test]
 async fn a_slow_kit_reader_cannot_put_an_old_club_name_back() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
+    app.without_change_notifications().await;
+    let club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
     let reached = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
     {
@@ -625,8 +569,8 @@ async fn a_slow_kit_reader_cannot_put_an_old_club_name_back() {
 #[tokio::test]
 async fn bulk_sees_new_slugs_and_brand_renames() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let a = text(&app, "SELECT slug AS value FROM kits WHERE id = 1").await;
+    app.without_change_notifications().await;
+    let a = app.text("SELECT slug AS value FROM kits WHERE id = 1").await;
     let path = format!("/api/kits/bulk?slugs={a},zz-renamed-later");
     let before = warm(&app, &path).await;
     assert_eq!(before.as_array().map(Vec::len), Some(1));
@@ -637,7 +581,7 @@ async fn bulk_sees_new_slugs_and_brand_renames() {
     assert_eq!(slugs, [a.as_str(), "zz-renamed-later"]);
     warm_hit(&app, &path).await;
 
-    let brand = id(&app, "SELECT brand_id AS id FROM kits WHERE id = 1").await;
+    let brand = app.id("SELECT brand_id AS id FROM kits WHERE id = 1").await;
     send(&app, Method::PATCH, &format!("/api/brands/{brand}"), &json!({"name": "Bulk Brand Renamed"})).await;
     let (after, cache) = ok(&app, &path).await;
     assert_eq!((after[0]["brand"]["name"].as_str(), cache.as_str()), (Some("Bulk Brand Renamed"), "MISS"));
@@ -647,8 +591,8 @@ async fn bulk_sees_new_slugs_and_brand_renames() {
 #[tokio::test]
 async fn kit_writes_show_in_lists_at_once() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
+    app.without_change_notifications().await;
+    let club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
     let lists = [format!("/api/kits?club_id={club}&page_size=100"), format!("/api/clubs/{club}/kits?page_size=100")];
     for path in &lists {
         let body = warm(&app, path).await;
@@ -663,7 +607,7 @@ async fn kit_writes_show_in_lists_at_once() {
     // The colour filter reflects a primary colour change.
     let claret = format!("/api/kits?club_id={club}&primary_color=Claret&page_size=100");
     assert!(list_ids(&warm(&app, &claret).await).contains(&1));
-    let white = id(&app, "SELECT id FROM colors WHERE name = 'White'").await;
+    let white = app.id("SELECT id FROM colors WHERE name = 'White'").await;
     send(&app, Method::PATCH, "/api/kits/1", &json!({"primary_color_id": white})).await;
     let (body, _) = ok(&app, &claret).await;
     assert!(!list_ids(&body).contains(&1), "{body}");

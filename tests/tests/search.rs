@@ -346,21 +346,13 @@ async fn normalised_keywords_share_one_cache_entry() {
     }
 }
 
-/// Turns off the triggers that notify the server of changes, so only the
-/// write routes' own invalidation can make the fresh value appear.
-async fn without_change_notifications(app: &TestApp) {
-    for table in ["clubs", "seasons", "brands", "competitions", "kits"] {
-        app.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
-    }
-}
-
 #[tokio::test]
 async fn club_writes_show_in_search_at_once() {
     let app = TestApp::spawn().await;
     let quokka = club(&app, "Quokka", "quokka").await;
     let s0506 = season(&app, "2005-06").await;
     let kit_id = kit(&app, "Quokka 2005-06 Home", quokka, s0506).await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
 
     assert_eq!(results(&app, "clubs", "bilby").await, Vec::<Value>::new());
     let (_, _, cache) = search(&app, "clubs", "bilby").await;

@@ -18,17 +18,6 @@ struct SeasonRow {
     year: String,
 }
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Integer)]
-    id: i32,
-}
-
-async fn id(app: &TestApp, sql: &str) -> i32 {
-    let rows = diesel::sql_query(sql).load::<IdRow>(&mut app.db().await).await.unwrap();
-    rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).id
-}
-
 /// The seasons of a club as the database has them, newest first.
 async fn seasons_of(app: &TestApp, club: i32) -> Value {
     let rows = diesel::sql_query(format!(
@@ -39,22 +28,6 @@ async fn seasons_of(app: &TestApp, club: i32) -> Value {
     .await
     .unwrap();
     Value::Array(rows.into_iter().map(|r| json!({"id": r.id, "year": r.year})).collect())
-}
-
-async fn without_change_notifications(app: &TestApp) {
-    for table in [
-        "clubs",
-        "seasons",
-        "brands",
-        "competitions",
-        "kit_types",
-        "colors",
-        "kits",
-        "kit_competitions",
-        "kit_secondary_colors",
-    ] {
-        app.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
-    }
 }
 
 fn detail(body: &Value) -> String {
@@ -79,8 +52,7 @@ async fn delete(app: &TestApp, path: &str) -> (StatusCode, Value) {
 
 /// A club with kits in several seasons.
 async fn club_with_seasons(app: &TestApp) -> i32 {
-    id(
-        app,
+    app.id(
         "SELECT team_id AS id FROM kits GROUP BY team_id HAVING count(DISTINCT season_id) > 3 ORDER BY team_id LIMIT 1",
     )
     .await
@@ -225,7 +197,7 @@ async fn season_replace_patch_and_delete() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // A season kits use cannot go.
-    let used = id(&app, "SELECT season_id AS id FROM kits WHERE id = 1").await;
+    let used = app.id("SELECT season_id AS id FROM kits WHERE id = 1").await;
     let (status, body) = delete(&app, &format!("/api/seasons/{used}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(!detail(&body).is_empty());
@@ -238,9 +210,9 @@ async fn season_replace_patch_and_delete() {
 #[tokio::test]
 async fn a_season_change_shows_at_once_everywhere() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let season = id(&app, "SELECT season_id AS id FROM kits WHERE id = 1").await;
-    let club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
+    app.without_change_notifications().await;
+    let season = app.id("SELECT season_id AS id FROM kits WHERE id = 1").await;
+    let club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
     let paths = [
         format!("/api/seasons?club_id={club}"),
         "/api/kit-json/1".to_string(),
@@ -277,8 +249,8 @@ async fn a_season_change_shows_at_once_everywhere() {
 #[tokio::test]
 async fn the_seasons_list_follows_kit_writes() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
-    let club = id(&app, "SELECT team_id AS id FROM kits WHERE id = 1").await;
+    app.without_change_notifications().await;
+    let club = app.id("SELECT team_id AS id FROM kits WHERE id = 1").await;
     let path = format!("/api/seasons?club_id={club}");
     ok(&app, &path).await;
     let (before, cache) = ok(&app, &path).await;

@@ -6,44 +6,8 @@
 //! make them pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel::sql_types::Integer;
-use diesel::QueryableByName;
-use diesel_async::RunQueryDsl;
 use fkapi_tests::{json, StatusCode, TestApp, Value};
 use reqwest::Method;
-
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = Integer)]
-    id: i32,
-}
-
-/// The ids a query returns (it must select one integer column `id`).
-async fn ids(app: &TestApp, sql: &str) -> Vec<i32> {
-    diesel::sql_query(sql).load::<Row>(&mut app.db().await).await.unwrap().into_iter().map(|r| r.id).collect()
-}
-
-async fn id(app: &TestApp, sql: &str) -> i32 {
-    ids(app, sql).await.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}"))
-}
-
-/// Turns off the triggers that notify the server of changes, so the only
-/// invalidation left is the one the write routes do themselves.
-async fn without_change_notifications(app: &TestApp) {
-    for table in [
-        "clubs",
-        "seasons",
-        "brands",
-        "competitions",
-        "kit_types",
-        "colors",
-        "kits",
-        "kit_competitions",
-        "kit_secondary_colors",
-    ] {
-        app.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
-    }
-}
 
 async fn send(app: &TestApp, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
     app.admin_json(method, path, body).await
@@ -90,12 +54,12 @@ struct Refs {
 
 async fn refs(app: &TestApp) -> Refs {
     Refs {
-        club: id(app, "SELECT id FROM clubs ORDER BY id LIMIT 1").await,
-        season: id(app, "SELECT id FROM seasons ORDER BY id DESC LIMIT 1").await,
-        kind: id(app, "SELECT id FROM kit_types ORDER BY id LIMIT 1").await,
-        brand: id(app, "SELECT id FROM brands ORDER BY id LIMIT 1").await,
-        colors: ids(app, "SELECT id FROM colors ORDER BY id LIMIT 4").await,
-        competitions: ids(app, "SELECT id FROM competitions ORDER BY id LIMIT 3").await,
+        club: app.id("SELECT id FROM clubs ORDER BY id LIMIT 1").await,
+        season: app.id("SELECT id FROM seasons ORDER BY id DESC LIMIT 1").await,
+        kind: app.id("SELECT id FROM kit_types ORDER BY id LIMIT 1").await,
+        brand: app.id("SELECT id FROM brands ORDER BY id LIMIT 1").await,
+        colors: app.ids("SELECT id FROM colors ORDER BY id LIMIT 4").await,
+        competitions: app.ids("SELECT id FROM competitions ORDER BY id LIMIT 3").await,
     }
 }
 
@@ -159,7 +123,7 @@ async fn writes_need_the_admin_key() {
     // Nothing was written.
     let (status, _, _) = app.get_json("/api/kit-json/1").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(ids(&app, "SELECT id FROM brands WHERE name = 'Auth Brand'").await, Vec::<i32>::new());
+    assert_eq!(app.ids("SELECT id FROM brands WHERE name = 'Auth Brand'").await, Vec::<i32>::new());
 }
 
 #[tokio::test]
@@ -290,9 +254,9 @@ async fn competition_lifecycle() {
 #[tokio::test]
 async fn rows_kits_use_cannot_be_deleted() {
     let app = TestApp::spawn().await;
-    let brand = id(&app, "SELECT brand_id AS id FROM kits ORDER BY id LIMIT 1").await;
-    let competition = id(&app, "SELECT competition_id AS id FROM kit_competitions ORDER BY kit_id LIMIT 1").await;
-    let club = id(&app, "SELECT team_id AS id FROM kits ORDER BY id LIMIT 1").await;
+    let brand = app.id("SELECT brand_id AS id FROM kits ORDER BY id LIMIT 1").await;
+    let competition = app.id("SELECT competition_id AS id FROM kit_competitions ORDER BY kit_id LIMIT 1").await;
+    let club = app.id("SELECT team_id AS id FROM kits ORDER BY id LIMIT 1").await;
     for path in
         [format!("/api/brands/{brand}"), format!("/api/competitions/{competition}"), format!("/api/clubs/{club}")]
     {
@@ -300,7 +264,7 @@ async fn rows_kits_use_cannot_be_deleted() {
         assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
         assert!(!detail(&body).is_empty());
     }
-    assert_eq!(ids(&app, &format!("SELECT id FROM brands WHERE id = {brand}")).await, vec![brand]);
+    assert_eq!(app.ids(&format!("SELECT id FROM brands WHERE id = {brand}")).await, vec![brand]);
 }
 
 // ---------------------------------------------------------------- kits --
@@ -396,7 +360,7 @@ async fn kit_lifecycle() {
     let (status, _) = delete(&app, &item).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
-        ids(&app, &format!("SELECT kit_id AS id FROM kit_competitions WHERE kit_id = {id}")).await,
+        app.ids(&format!("SELECT kit_id AS id FROM kit_competitions WHERE kit_id = {id}")).await,
         Vec::<i32>::new()
     );
 }
@@ -453,10 +417,10 @@ async fn invalid_kit_bodies_get_422_naming_the_field() {
         detail(&response).contains("team_id 999999") && detail(&response).contains("brand_id 999998"),
         "{response}"
     );
-    assert_eq!(ids(&app, "SELECT id FROM kits WHERE name = 'Zyxw Invalid'").await, Vec::<i32>::new());
+    assert_eq!(app.ids("SELECT id FROM kits WHERE name = 'Zyxw Invalid'").await, Vec::<i32>::new());
 
     // On an existing kit: PATCH merges, then validates the whole; nothing is written on failure.
-    let kit = id(&app, "SELECT id FROM kits ORDER BY id LIMIT 1").await;
+    let kit = app.id("SELECT id FROM kits ORDER BY id LIMIT 1").await;
     let item = format!("/api/kits/{kit}");
     for (body, expected) in [
         (json!({"team_id": 999999}), "team_id 999999 does not exist"),
@@ -533,25 +497,23 @@ struct SeededKit {
 }
 
 async fn seeded_kit(app: &TestApp) -> SeededKit {
-    let id = id(app, "SELECT kit_id AS id FROM kit_competitions ORDER BY kit_id LIMIT 1").await;
+    let id = app.id("SELECT kit_id AS id FROM kit_competitions ORDER BY kit_id LIMIT 1").await;
     let one = |column: &str| format!("SELECT {column} AS id FROM kits WHERE id = {id}");
     SeededKit {
         id,
-        brand: self::id(app, &one("brand_id")).await,
-        club: self::id(app, &one("team_id")).await,
-        season: self::id(app, &one("season_id")).await,
-        competition: self::id(
-            app,
-            &format!("SELECT competition_id AS id FROM kit_competitions WHERE kit_id = {id} ORDER BY 1 LIMIT 1"),
-        )
-        .await,
+        brand: app.id(&one("brand_id")).await,
+        club: app.id(&one("team_id")).await,
+        season: app.id(&one("season_id")).await,
+        competition: app
+            .id(&format!("SELECT competition_id AS id FROM kit_competitions WHERE kit_id = {id} ORDER BY 1 LIMIT 1"))
+            .await,
     }
 }
 
 #[tokio::test]
 async fn brand_and_competition_writes_show_in_kit_details_at_once() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     let kit = seeded_kit(&app).await;
     let path = format!("/api/kit-json/{}", kit.id);
     let before = warm(&app, &path).await;
@@ -581,7 +543,7 @@ async fn brand_and_competition_writes_show_in_kit_details_at_once() {
 #[tokio::test]
 async fn brand_and_competition_creates_show_in_search_at_once() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     for (collection, search) in
         [("/api/brands", "/api/brands/search"), ("/api/competitions", "/api/competitions/search")]
     {
@@ -602,9 +564,9 @@ async fn brand_and_competition_creates_show_in_search_at_once() {
 #[tokio::test]
 async fn a_kit_moved_to_another_club_leaves_the_old_list_and_joins_the_new() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     let kit = seeded_kit(&app).await;
-    let other = id(&app, &format!("SELECT id FROM clubs WHERE id <> {} ORDER BY id LIMIT 1", kit.club)).await;
+    let other = app.id(&format!("SELECT id FROM clubs WHERE id <> {} ORDER BY id LIMIT 1", kit.club)).await;
     let old_list = format!("/api/clubs/{}/kits?season={}&page_size=100", kit.club, kit.season);
     let new_list = format!("/api/clubs/{other}/kits?season={}&page_size=100", kit.season);
     let old_seasons = format!("/api/seasons?club_id={}", kit.club);
@@ -648,7 +610,7 @@ async fn a_kit_moved_to_another_club_leaves_the_old_list_and_joins_the_new() {
 #[tokio::test]
 async fn kit_create_update_and_delete_show_in_lists_and_details_at_once() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     let r = refs(&app).await;
     let club_list = format!("/api/clubs/{}/kits?season={}&page_size=100", r.club, r.season);
     let all_list = format!("/api/kits?club_id={}&season_id={}&page_size=100", r.club, r.season);
@@ -700,7 +662,7 @@ async fn kit_create_update_and_delete_show_in_lists_and_details_at_once() {
 #[tokio::test]
 async fn a_club_rename_shows_in_its_kit_details_at_once() {
     let app = TestApp::spawn().await;
-    without_change_notifications(&app).await;
+    app.without_change_notifications().await;
     let kit = seeded_kit(&app).await;
     let detail_path = format!("/api/kit-json/{}", kit.id);
     warm(&app, &detail_path).await;

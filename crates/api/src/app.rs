@@ -18,6 +18,8 @@ pub struct AppState {
     pub ctx: web::Data<AppContext>,
     pub registry: Arc<prometheus::Registry>,
     pub http: http_metrics::HttpMetrics,
+    /// Rate-limiter settings and state (see `rate_limit`).
+    pub limiter: Arc<crate::rate_limit::Limiter>,
 }
 
 impl AppState {
@@ -27,7 +29,15 @@ impl AppState {
         let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
         let http = http_metrics::HttpMetrics::register(&registry)?;
         let ctx = AppContext { db, cache, admin_key: settings.admin_key.as_ref().map(|s| s.0.clone()) };
-        Ok(AppState { ctx: web::Data::new(ctx), registry: Arc::new(registry), http })
+        let limiter = crate::rate_limit::Limiter::new(
+            settings.rate_limit,
+            settings.rate_limit_whitelist.clone(),
+            settings.trusted_proxies.clone(),
+        );
+        if settings.rate_limit.is_some() && !ctx.cache.is_enabled() {
+            tracing::warn!("FKAPI_RATE_LIMIT is set but Redis is off: requests are not rate limited");
+        }
+        Ok(AppState { ctx: web::Data::new(ctx), registry: Arc::new(registry), http, limiter: Arc::new(limiter) })
     }
 
     pub fn cache(&self) -> &Cache {
@@ -43,7 +53,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(fkapi_clubs::configure)
         .configure(fkapi_seasons::configure)
         .configure(fkapi_kits::configure)
-        .configure(fkapi_kits::configure_writes);
+        .configure(fkapi_kits::configure_writes)
+        .configure(fkapi_users::configure);
+    #[cfg(feature = "bench")]
+    cfg.configure(crate::bench_route::configure);
 }
 
 /// Starts the HTTP server on `listener` (port 0 in tests).
@@ -52,10 +65,12 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
     let document = openapi::document();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::rate_limit::limit))
             .wrap(actix_web::middleware::from_fn(http_metrics::record))
             .wrap(TracingLogger::default())
             .app_data(state.ctx.clone())
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::from(state.limiter.tokens.clone()))
             .app_data(path_cfg.clone())
             .app_data(query_cfg.clone())
             .app_data(json_cfg.clone())

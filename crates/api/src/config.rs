@@ -40,6 +40,22 @@ pub struct Settings {
     /// Where `fkapi cache-stats` finds a running server.
     pub server_url: String,
     pub cache: CacheConfig,
+    /// FKAPI_RATE_LIMIT: requests per client and period; `None` = off.
+    pub rate_limit: Option<crate::rate_limit::Rate>,
+    /// FKAPI_RATE_LIMIT_WHITELIST: addresses never limited.
+    pub rate_limit_whitelist: Vec<ipnet::IpNet>,
+    /// FKAPI_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Parses a setting with `parser`, the default when unset or empty.
+fn parse_with<T>(
+    name: &'static str,
+    default: &str,
+    parser: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let value = var(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string());
+    parser(&value).map_err(|reason| ConfigError { name, value, reason })
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -132,6 +148,9 @@ impl Settings {
             },
             server_url: parse("FKAPI_URL", format!("http://{}", parse("FKAPI_BIND", "127.0.0.1:8080".to_string())?))?,
             cache,
+            rate_limit: parse_with("FKAPI_RATE_LIMIT", "100/hour", crate::rate_limit::Rate::parse)?,
+            rate_limit_whitelist: parse_with("FKAPI_RATE_LIMIT_WHITELIST", "", crate::rate_limit::parse_nets)?,
+            trusted_proxies: parse_with("FKAPI_TRUSTED_PROXIES", "", crate::rate_limit::parse_nets)?,
         })
     }
 }

@@ -6,6 +6,7 @@ use fkapi_cache::Scope;
 use fkapi_clubs::scopes as clubs;
 use fkapi_kits::scopes as kits;
 use fkapi_seasons::scopes as seasons;
+use fkapi_users::scopes as users;
 
 /// The scope names an operator may use.
 pub const KNOWN: &[&str] = &[
@@ -22,6 +23,7 @@ pub const KNOWN: &[&str] = &[
     "competitions",
     "kit_types",
     "colors",
+    "user_collection",
 ];
 
 /// `None` for `all` (bump the epoch); otherwise the scopes to bump.
@@ -53,6 +55,7 @@ pub fn scopes_for(kind: &str, id: Option<i32>) -> Result<Option<Vec<Scope>>, Str
         "competitions" => table_only(kits::COMPETITIONS),
         "kit_types" => table_only(kits::KIT_TYPES),
         "colors" => table_only(kits::COLORS),
+        "user_collection" => Ok(Some(users::on_collection_change(row(kind)?))),
         other => Err(format!(
             "unknown scope {:?}; known scopes: {}",
             other.chars().take(40).collect::<String>(),
@@ -111,6 +114,8 @@ pub fn scopes_for_notification(payload: &str) -> Result<Option<Vec<Scope>>, Stri
             }
             scopes
         }
+        // Ids are user ids (see the users_collections migration).
+        "collection_entries" => ids.iter().flat_map(|id| users::on_collection_change(*id)).collect(),
         // A table we do not cache: nothing to do.
         _ => Vec::new(),
     };
@@ -138,6 +143,7 @@ mod notification_tests {
         assert_eq!(names("brands|1,2|"), ["brand:1", "brand:2", "brands"]);
         assert_eq!(names("colors|4|"), ["colors"]);
         assert!(names("users|1|").is_empty());
+        assert_eq!(names("collection_entries|4,2|"), ["user_collection:2", "user_collection:4"]);
     }
 
     #[test]

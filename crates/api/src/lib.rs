@@ -2,11 +2,14 @@
 //! in-process: configuration, app assembly, operations routes, OpenAPI.
 
 pub mod app;
+#[cfg(feature = "bench")]
+mod bench_route;
 pub mod config;
 mod http_metrics;
 pub mod invalidation;
 pub mod listen;
 pub mod openapi;
+pub mod rate_limit;
 pub mod ops;
 pub mod schedule;
 pub mod warm;
@@ -29,12 +32,13 @@ pub const CACHE_TYPES: &[&str] = &[
     "search_competitions",
     "search_seasons",
     "search_kits",
+    "user_collection",
 ];
 
 /// Logs to stderr; `RUST_LOG` filters (default info), JSON when asked.
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

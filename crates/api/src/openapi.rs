@@ -1,7 +1,7 @@
 //! The OpenAPI document: each domain crate describes its own routes; this
 //! merges them and adds the admin-key security scheme.
 
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 
@@ -14,7 +14,7 @@ use utoipa::OpenApi;
     ),
     tags(
         (name = "Clubs"), (name = "Seasons"), (name = "Kits"), (name = "Brands"), (name = "Competitions"),
-        (name = "Search"), (name = "System"), (name = "Cache")
+        (name = "Search"), (name = "Users"), (name = "System"), (name = "Cache")
     )
 )]
 struct Root;
@@ -27,8 +27,19 @@ pub fn document() -> Document {
     doc.merge(fkapi_kits::KitsApi::openapi());
     doc.merge(fkapi_kits::KitWritesApi::openapi());
     doc.merge(fkapi_search::SearchApi::openapi());
+    doc.merge(fkapi_users::UsersApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("A user's token, from POST /api/users or POST /api/users/{user_id}/token"))
+                .build(),
+        ),
+    );
+    fkapi_web::document_extractor_errors(&mut doc);
     doc
 }
 

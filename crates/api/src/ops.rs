@@ -6,7 +6,7 @@ use crate::invalidation;
 use crate::warm::{self, WarmOptions, WarmReport};
 use actix_web::{get, post, web, HttpResponse};
 use fkapi_cache::{RedisStats, TypeStats};
-use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody};
+use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -166,7 +166,7 @@ pub struct InvalidateResponse {
 pub async fn cache_invalidate(
     _: AdminKey,
     ctx: web::Data<AppContext>,
-    body: web::Json<InvalidateRequest>,
+    body: JsonBody<InvalidateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let scopes = invalidation::scopes_for(&request.scope, request.id).map_err(ApiError::BadRequest)?;
@@ -187,8 +187,9 @@ pub async fn cache_invalidate(
 pub async fn cache_warm(
     _: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<WarmOptions>,
+    body: JsonBody<WarmOptions>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
     body.validate().map_err(ApiError::BadRequest)?;
     let report = warm::warm(&state, &body, |_| {}, || {}).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok().json(report))

@@ -22,7 +22,8 @@ pub mod scope;
 pub mod ttl;
 
 pub use client::{
-    Cache, CacheConfig, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, RedisStats, TypeStats,
+    Cache, CacheConfig, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, RateDecision, RedisStats,
+    TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
 pub use scope::{InvalidScope, Scope, EPOCH};

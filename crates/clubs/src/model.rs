@@ -58,20 +58,25 @@ impl Club {
 #[serde(deny_unknown_fields)]
 pub struct ClubInput {
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "Arsenal")]
+    #[schema(example = "Arsenal", min_length = 1, max_length = 200)]
     pub name: String,
     /// Lowercase words joined by dashes; unique.
     #[validate(length(min = 1, max = 200), custom(function = "validate_slug"))]
-    #[schema(example = "arsenal")]
+    #[schema(example = "arsenal", min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: String,
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
     pub id_fka: Option<i32>,
+    /// An absolute URL.
     #[validate(length(max = 500), url)]
+    #[schema(max_length = 500)]
     pub logo: Option<String>,
+    /// An absolute URL.
     #[validate(length(max = 500), url)]
+    #[schema(max_length = 500)]
     pub logo_dark: Option<String>,
     #[validate(custom(function = "validate_country"))]
-    #[schema(example = "GB")]
+    #[schema(example = "GB", pattern = r"^[A-Z]{2}$")]
     pub country: Option<String>,
 }
 
@@ -80,19 +85,21 @@ pub struct ClubInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClubPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1)]
     pub id_fka: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub logo: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub logo_dark: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Z]{2}$")]
     pub country: Option<Option<String>>,
 }
 

@@ -2,7 +2,9 @@ use crate::model::{Club, ClubInput, ClubPatch};
 use crate::scopes;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use fkapi_cache::{generate_cache_key, CachedQuery, TtlClass};
-use fkapi_web::{cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, ValidatedJson, Visibility};
+use fkapi_web::{
+    cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, JsonBody, ValidatedJson, Visibility,
+};
 use utoipa::OpenApi;
 use validator::Validate;
 
@@ -33,7 +35,7 @@ fn not_found(club_id: i32) -> ApiError {
         (status = 200, description = "The club", body = Club,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
         (status = 404, description = "No such club", body = ErrorBody),
     )
 )]
@@ -68,8 +70,10 @@ pub async fn get_club(
     security(("api_key" = [])),
     responses(
         (status = 201, description = "Created", body = Club),
+        (status = 400, description = "Malformed JSON or a Content-Type other than application/json", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "Slug taken", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 409, description = "Slug taken", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 #[post("/api/clubs")]
@@ -93,8 +97,11 @@ pub async fn create_club(
     request_body = ClubInput,
     security(("api_key" = [])),
     responses(
-        (status = 200, body = Club), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 200, body = Club),
+        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 #[put("/api/clubs/{club_id}")]
@@ -120,8 +127,11 @@ pub async fn replace_club(
     request_body = ClubPatch,
     security(("api_key" = [])),
     responses(
-        (status = 200, body = Club), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 200, body = Club),
+        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 #[patch("/api/clubs/{club_id}")]
@@ -129,7 +139,7 @@ pub async fn patch_club(
     _: AdminKey,
     ctx: web::Data<AppContext>,
     club_id: web::Path<i32>,
-    body: web::Json<ClubPatch>,
+    body: JsonBody<ClubPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let club_id = club_id.into_inner();
     let mut conn = fkapi_db::conn(&ctx.db).await?;
@@ -149,7 +159,9 @@ pub async fn patch_club(
     params(("club_id" = i32, Path, description = "Club ID")),
     security(("api_key" = [])),
     responses(
-        (status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Kits still refer to it", body = ErrorBody),
     )
 )]

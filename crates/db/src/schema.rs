@@ -113,4 +113,29 @@ diesel::allow_tables_to_appear_in_same_query!(
     kits,
     kit_competitions,
     kit_secondary_colors,
+    users,
+    collection_entries,
 );
+
+diesel::table! {
+    users (id) {
+        id -> Int4,
+        username -> Varchar,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    collection_entries (user_id, kit_id) {
+        user_id -> Int4,
+        kit_id -> Int4,
+        size -> Nullable<Varchar>,
+        condition -> Nullable<Varchar>,
+        notes -> Nullable<Varchar>,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(collection_entries -> users (user_id));
+diesel::joinable!(collection_entries -> kits (kit_id));

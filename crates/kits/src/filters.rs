@@ -67,7 +67,7 @@ pub struct KitListQuery {
     #[param(example = 12)]
     pub season_id: Option<i32>,
     /// The club's country, ISO 3166 alpha-2 (any case).
-    #[param(example = "GB")]
+    #[param(example = "GB", pattern = r"^\s*([A-Za-z]{2})?\s*$")]
     pub country: Option<String>,
     /// Primary colour name (any case): White, Red, Blue, Black, Yellow,
     /// Green, Sky blue, Navy, Orange, Gray, Claret, Purple, Pink, Brown,

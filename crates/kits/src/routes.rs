@@ -89,7 +89,7 @@ async fn kit_detail_response(req: &HttpRequest, ctx: &AppContext, kit_id: i32) -
         (status = 200, description = "The kit", body = KitDetail,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
         (status = 404, description = "No such kit", body = ErrorBody, example = json!({"detail": "Kit with ID 999999 not found"})),
     )
 )]
@@ -112,7 +112,7 @@ pub async fn get_kit_json(
         (status = 200, description = "The kit", body = KitDetail,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
         (status = 404, description = "No such kit", body = ErrorBody, example = json!({"detail": "Kit with ID 999999 not found"})),
     )
 )]

@@ -34,7 +34,7 @@ fn not_found(season_id: i32) -> ApiError {
 pub struct SeasonsQuery {
     /// Club ID (required). FKApi clients send it as `id`, which is accepted too.
     #[serde(alias = "id")]
-    #[param(example = 1)]
+    #[param(required = true, example = 1)]
     pub club_id: Option<i32>,
 }
 
@@ -96,10 +96,12 @@ fn resolve(input: &SeasonInput) -> Result<crate::model::SeasonRow, ApiError> {
     responses(
         (status = 201, description = "Created", body = Season,
          example = json!({"id": 40, "year": "2024-25", "first_year": "2024", "second_year": "2025"})),
+        (status = 400, description = "Malformed JSON or a Content-Type other than application/json", body = ErrorBody),
         (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
         (status = 403, description = "Writes disabled on this server", body = ErrorBody),
         (status = 409, description = "A season with this year exists", body = ErrorBody,
          example = json!({"detail": "a row with this year already exists"})),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody,
          example = json!({"detail": "invalid body: year: 2024-26 must span consecutive years (2024-25 or 2024-2025)"})),
     )
@@ -127,8 +129,9 @@ pub async fn create_season(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The season as stored", body = Season),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
         (status = 404, description = "No such season", body = ErrorBody,
          example = json!({"detail": "Season with ID 999999 not found"})),
         (status = 409, description = "Year taken by another season", body = ErrorBody),
@@ -161,8 +164,9 @@ pub async fn replace_season(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The season as stored", body = Season),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
         (status = 404, description = "No such season", body = ErrorBody),
         (status = 409, description = "Year taken by another season", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody),
@@ -193,7 +197,7 @@ pub async fn patch_season(
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Non-numeric id", body = ErrorBody),
+        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "No such season", body = ErrorBody),
         (status = 409, description = "Kits still refer to it", body = ErrorBody),

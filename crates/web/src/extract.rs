@@ -50,8 +50,8 @@ pub fn extractor_configs() -> (web::PathConfig, web::QueryConfig, web::JsonConfi
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
-    /// Page number, from 1.
-    #[param(minimum = 1, example = 1)]
+    /// Page number, 1 to 1000000.
+    #[param(minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<i64>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 20)]
@@ -73,7 +73,50 @@ impl Pagination {
     }
 }
 
-/// A JSON body that has also passed its `validator` rules (422 otherwise).
+/// A JSON body for the write routes. Limits, Content-Type and syntax are
+/// checked as for `web::Json` (400/413); then, since PostgreSQL refuses NUL
+/// in text, any string or key holding U+0000 is a 422 rather than a failed
+/// statement; then the body is read into `T` (422 on a wrong type, a value
+/// out of range or an unknown field).
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            if contains_nul(&value) {
+                return Err(ApiError::Unprocessable("invalid body: text must not contain NUL characters".into()).into());
+            }
+            let body = serde_json::from_value::<T>(value)
+                .map_err(|e| ApiError::Unprocessable(format!("invalid body: {e}")))?;
+            Ok(JsonBody(body))
+        })
+    }
+}
+
+/// Whether any string or object key in `value` holds U+0000. Depth is
+/// bounded by the JSON parser's recursion limit.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(fields) => fields.iter().any(|(key, item)| key.contains('\0') || contains_nul(item)),
+        _ => false,
+    }
+}
+
+/// A JSON body ([`JsonBody`]) that has also passed its `validator` rules
+/// (422 otherwise).
 pub struct ValidatedJson<T>(pub T);
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {
@@ -81,7 +124,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = web::Json::<T>::from_request(req, payload);
+        let json = JsonBody::<T>::from_request(req, payload);
         Box::pin(async move {
             let body = json.await?.into_inner();
             body.validate().map_err(|errors| ApiError::Unprocessable(describe_validation(&errors)))?;

@@ -4,12 +4,14 @@
 //! pagination bounds, the admin-key guard, and the writer that sends a
 //! cached body as stored (with X-Cache, ETag/304 and Cache-Control).
 
+mod doc;
 mod error;
 mod extract;
 mod respond;
 
+pub use doc::document_extractor_errors;
 pub use error::{ApiError, ErrorBody};
-pub use extract::{extractor_configs, AdminKey, Pagination, ValidatedJson, MAX_PAGE_SIZE};
+pub use extract::{extractor_configs, AdminKey, JsonBody, Pagination, ValidatedJson, MAX_PAGE_SIZE};
 pub use respond::{cached_response, json_bytes, Visibility};
 
 use fkapi_cache::Cache;

@@ -38,11 +38,11 @@ fn validate_design(design: &str) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 pub struct KitInput {
     #[validate(length(min = 1, max = 300), custom(function = "validate_name"))]
-    #[schema(example = "Arsenal 2024-25 Home")]
+    #[schema(example = "Arsenal 2024-25 Home", min_length = 1, max_length = 300, pattern = r"\S")]
     pub name: String,
     /// Lowercase words joined by dashes, unique; defaults to the name's slug.
     #[validate(length(min = 1, max = 300), custom(function = "validate_slug"))]
-    #[schema(example = "arsenal-2024-25-home")]
+    #[schema(example = "arsenal-2024-25-home", min_length = 1, max_length = 300, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: Option<String>,
     /// Club ID.
     #[schema(example = 1)]
@@ -58,23 +58,26 @@ pub struct KitInput {
     /// sleeves, Pinstripes, Hoops, Single stripe, Half-and-half, Sash, Chevron,
     /// Checkers, Gradient, Diagonal, Cross, Quarters.
     #[validate(custom(function = "validate_design"))]
-    #[schema(example = "Plain")]
+    #[schema(example = "Plain", pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$")]
     pub design: Option<String>,
+    /// An absolute URL.
     #[validate(length(max = 500), url)]
-    #[schema(example = "https://example.com/kits/arsenal-2024-25-home.jpg")]
+    #[schema(example = "https://example.com/kits/arsenal-2024-25-home.jpg", max_length = 500)]
     pub main_img_url: String,
     /// 0 to 5, stored with two decimals.
     #[validate(range(min = 0.0, max = 5.0))]
-    #[schema(example = 4.25)]
+    #[schema(example = 4.25, minimum = 0, maximum = 5)]
     pub rating: Option<f64>,
     pub primary_color_id: Option<i32>,
     /// At most 10, distinct.
     #[serde(default)]
     #[validate(length(max = 10), custom(function = "validate_distinct"))]
+    #[schema(max_items = 10)]
     pub secondary_color_ids: Vec<i32>,
     /// At most 20, distinct.
     #[serde(default)]
     #[validate(length(max = 20), custom(function = "validate_distinct"))]
+    #[schema(max_items = 20)]
     pub competition_ids: Vec<i32>,
 }
 
@@ -84,23 +87,28 @@ pub struct KitInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KitPatch {
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 300, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: Option<String>,
     pub team_id: Option<i32>,
     pub season_id: Option<i32>,
     pub type_id: Option<i32>,
     pub brand_id: Option<i32>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$")]
     pub design: Option<Option<String>>,
+    #[schema(max_length = 500)]
     pub main_img_url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 5)]
     pub rating: Option<Option<f64>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>)]
     pub primary_color_id: Option<Option<i32>>,
+    #[schema(max_items = 10)]
     pub secondary_color_ids: Option<Vec<i32>>,
+    #[schema(max_items = 20)]
     pub competition_ids: Option<Vec<i32>>,
 }
 

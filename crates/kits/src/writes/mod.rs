@@ -18,7 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, patch, post, put, web, HttpResponse};
 use fkapi_cache::Scope;
 use fkapi_db::PgConn;
-use fkapi_web::{slugify, AdminKey, ApiError, AppContext, ErrorBody, ValidatedJson};
+use fkapi_web::{slugify, AdminKey, ApiError, AppContext, ErrorBody, JsonBody, ValidatedJson};
 use serde::Serialize;
 use utoipa::OpenApi;
 use validator::{Validate, ValidationError};
@@ -138,9 +138,11 @@ macro_rules! admin_routes {
             security(("api_key" = [])),
             responses(
                 (status = 201, description = "Created", body = $record),
+                (status = 400, description = "Malformed JSON or a Content-Type other than application/json", body = ErrorBody),
                 (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
                 (status = 403, description = "Writes are disabled: the server has no admin key", body = ErrorBody),
                 (status = 409, description = "Slug already taken", body = ErrorBody),
+                (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
                 (status = 422, description = "Invalid body, or a referenced row does not exist", body = ErrorBody),
             )
         )]
@@ -159,10 +161,12 @@ macro_rules! admin_routes {
             security(("api_key" = [])),
             responses(
                 (status = 200, description = "Replaced", body = $record),
+                (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
                 (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
                 (status = 403, description = "Writes are disabled: the server has no admin key", body = ErrorBody),
                 (status = 404, description = "No such row", body = ErrorBody),
                 (status = 409, description = "Slug already taken", body = ErrorBody),
+                (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
                 (status = 422, description = "Invalid body, or a referenced row does not exist", body = ErrorBody),
             )
         )]
@@ -187,10 +191,12 @@ macro_rules! admin_routes {
             security(("api_key" = [])),
             responses(
                 (status = 200, description = "Changed", body = $record),
+                (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
                 (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
                 (status = 403, description = "Writes are disabled: the server has no admin key", body = ErrorBody),
                 (status = 404, description = "No such row", body = ErrorBody),
                 (status = 409, description = "Slug already taken", body = ErrorBody),
+                (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
                 (status = 422, description = "Invalid body, or a referenced row does not exist", body = ErrorBody),
             )
         )]
@@ -199,7 +205,7 @@ macro_rules! admin_routes {
             _: AdminKey,
             ctx: web::Data<AppContext>,
             id: web::Path<i32>,
-            body: web::Json<$patch>,
+            body: JsonBody<$patch>,
         ) -> Result<HttpResponse, ApiError> {
             modify::<$record>(&ctx, id.into_inner(), body.into_inner()).await
         }
@@ -213,6 +219,7 @@ macro_rules! admin_routes {
             security(("api_key" = [])),
             responses(
                 (status = 204, description = "Deleted"),
+                (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
                 (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
                 (status = 403, description = "Writes are disabled: the server has no admin key", body = ErrorBody),
                 (status = 404, description = "No such row", body = ErrorBody),

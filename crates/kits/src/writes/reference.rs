@@ -48,14 +48,20 @@ macro_rules! reference_writes {
         #[serde(deny_unknown_fields)]
         pub struct $input {
             #[validate(length(min = 1, max = 200), custom(function = "validate_name"))]
+            #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
             pub name: String,
             /// Lowercase words joined by dashes, unique. Defaults to the
             /// name's slug plus `-kits` ("Adidas" → "adidas-kits").
             #[validate(length(min = 1, max = 200), custom(function = "validate_slug"))]
+            #[schema(min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
             pub slug: Option<String>,
+            /// An absolute URL.
             #[validate(length(max = 500), url)]
+            #[schema(max_length = 500)]
             pub logo: Option<String>,
+            /// An absolute URL.
             #[validate(length(max = 500), url)]
+            #[schema(max_length = 500)]
             pub logo_dark: Option<String>,
             $( $(#[$extra_attr])* pub $extra: Option<$extra_ty>, )*
         }
@@ -64,13 +70,15 @@ macro_rules! reference_writes {
         #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $patch {
+            #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
             pub name: Option<String>,
+            #[schema(min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
             pub slug: Option<String>,
             #[serde(default, deserialize_with = "double_option")]
-            #[schema(value_type = Option<String>)]
+            #[schema(value_type = Option<String>, max_length = 500)]
             pub logo: Option<Option<String>>,
             #[serde(default, deserialize_with = "double_option")]
-            #[schema(value_type = Option<String>)]
+            #[schema(value_type = Option<String>, max_length = 500)]
             pub logo_dark: Option<Option<String>>,
             $(
                 #[serde(default, deserialize_with = "double_option")]
@@ -192,7 +200,7 @@ reference_writes! {
     extra {
         /// ISO 3166 alpha-2, upper case.
         #[validate(custom(function = "validate_country"))]
-        #[schema(example = "GB")]
+        #[schema(example = "GB", pattern = r"^[A-Z]{2}$")]
         country: String,
     },
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench` / `make bench-quick`: make sure the services and wrk are
+# there, migrate and seed the benchmark database when it does not hold the
+# expected catalogue (seeded once, reused afterwards), then run the driver.
+#
+# Usage: bench/run.sh full|quick   (from the workspace root, after the build)
+set -euo pipefail
+
+MODE="${1:-full}"
+case "${MODE}" in
+    full) DB=fkapi_bench SCALE=large KITS=500000 CLUBS=10000 ;;
+    quick) DB=fkapi_bench_quick SCALE=small KITS=5000 CLUBS=200 ;;
+    *) echo "usage: $0 full|quick" >&2; exit 2 ;;
+esac
+
+SERVER=target/release/fkapi-bench-server
+DRIVER=target/release/fkapi-bench
+BASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/fkapi}"
+BASE_URL="${BASE_URL%%\?*}"
+export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-${BASE_URL%/*}/${DB}}"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [[ ${EUID} -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+bash scripts/services.sh
+if ! have wrk || ! have redis-benchmark; then
+    echo "bench: installing wrk and redis-tools" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk redis-tools >&2
+fi
+
+DATABASE_URL="${BENCH_DATABASE_URL}" "${SERVER}" migrate >/dev/null
+count="$(psql "${BENCH_DATABASE_URL}" -Atc 'SELECT count(*) FROM kits' 2>/dev/null || echo 0)"
+if [[ ${count} != "${KITS}" ]]; then
+    echo "bench: seeding ${SCALE} into ${DB} (has ${count} kits, want ${KITS})" >&2
+    DATABASE_URL="${BENCH_DATABASE_URL}" "${SERVER}" seed --scale "${SCALE}"
+    psql "${BENCH_DATABASE_URL}" -qc 'VACUUM ANALYZE' >/dev/null
+else
+    echo "bench: reusing ${DB} (${count} kits)" >&2
+fi
+
+ARGS=(--mode "${MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "make bench$([[ ${MODE} == quick ]] && echo -quick)")
+if [[ ${MODE} == quick ]]; then
+    # A quick run must not overwrite the committed full report.
+    ARGS+=(--json-out bench/results/quick.json --markdown-out bench/results/BENCHMARKS-quick.md)
+fi
+exec "${DRIVER}" "${ARGS[@]}" "${@:2}"
