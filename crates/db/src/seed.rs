@@ -1911,6 +1911,26 @@ pub async fn seed(conn: &mut PgConn, scale: Scale) -> Result<SeedReport, DbError
     Ok(report)
 }
 
+/// Bulk loading is dominated by foreign-key checks and the change-notify
+/// triggers. The seeder's rows satisfy every foreign key by construction
+/// (they are joined on natural keys), so a superuser may skip both for the
+/// transaction (`session_replication_role = replica`); CHECK and UNIQUE
+/// constraints still apply. Other roles seed with triggers on.
+async fn skip_triggers_if_allowed(conn: &mut PgConn) -> Result<bool, DbError> {
+    #[derive(QueryableByName)]
+    struct Superuser {
+        #[diesel(sql_type = Bool)]
+        superuser: bool,
+    }
+    let role: Superuser = diesel::sql_query("SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user")
+        .get_result(conn)
+        .await?;
+    if role.superuser {
+        diesel::sql_query("SET LOCAL session_replication_role = replica").execute(conn).await?;
+    }
+    Ok(role.superuser)
+}
+
 /// True when the kits table has at least one row (for `seed --if-empty`).
 pub async fn has_kits(conn: &mut PgConn) -> Result<bool, DbError> {
     #[derive(QueryableByName)]
@@ -1931,6 +1951,7 @@ pub async fn insert_catalogue(conn: &mut PgConn, catalogue: &Catalogue) -> Resul
     let inserted_kits = conn
         .transaction::<usize, DbError, _>(|conn| {
             async move {
+                let skipped_triggers = skip_triggers_if_allowed(conn).await?;
                 insert_colors(conn, &catalogue.colors).await?;
                 insert_kit_types(conn, &catalogue.kit_types).await?;
                 insert_brands(conn, &catalogue.brands).await?;
@@ -1942,6 +1963,15 @@ pub async fn insert_catalogue(conn: &mut PgConn, catalogue: &Catalogue) -> Resul
                 tracing::debug!(kits, ms = started.elapsed().as_millis() as u64, "seeded kits");
                 insert_kit_links(conn, &catalogue.kits).await?;
                 tracing::debug!(ms = started.elapsed().as_millis() as u64, "seeded kit competitions and colours");
+                if skipped_triggers && kits > 0 {
+                    // The change triggers did not fire: tell listening servers
+                    // that everything may have changed (delivered at commit).
+                    diesel::sql_query(
+                        "SELECT pg_notify('fkapi_changes', t || '|*|') FROM unnest(ARRAY['clubs', 'kits']) AS t",
+                    )
+                    .execute(conn)
+                    .await?;
+                }
                 Ok(kits)
             }
             .scope_boxed()
