@@ -74,7 +74,7 @@ clean-test-dbs: services
 .PHONY: bench bench-quick bench-build
 bench-build: services
 	$(CARGO) build --release -p fkapi-api --features bench
-	cp target/release/fkapi target/release/fkapi-bench-server
+	cp target/release/fkapi target/release/fkapi-bench-server.tmp && mv -f target/release/fkapi-bench-server.tmp target/release/fkapi-bench-server
 	$(CARGO) build --release -p fkapi-bench
 
 bench: bench-build

@@ -7,7 +7,7 @@
 #
 # What it does, each run from scratch so CI is reproducible:
 #   1. a Python venv in target/fuzz-venv with a pinned schemathesis (reused);
-#   2. a dedicated database `fkapi_fuzz` (dropped, migrated, seeded small);
+#   2. a dedicated database (`fkapi_fuzz`: dropped, migrated, seeded small);
 #   3. `fkapi serve` on a free port with an admin key (so the write routes
 #      are exercised), its own Redis namespace and no rate limit;
 #   4. schemathesis with a fixed seed and a bounded number of examples per
@@ -17,10 +17,11 @@
 # Settings (environment):
 #   DATABASE_URL        any database on the server to use (its name is replaced)
 #   REDIS_URL           redis://host:port[/n]
-#   FUZZ_MAX_EXAMPLES   test cases per operation and phase (default 50)
+#   FUZZ_MAX_EXAMPLES   test cases per operation and phase (default 100)
 #   FUZZ_SEED           hypothesis seed (default 20241122)
 #   FUZZ_TIMEOUT        wall-clock limit of the schemathesis run in seconds (default 420)
-#   FUZZ_REPORT_DIR     where the JUnit report goes (default target/fuzz-report)
+#   FUZZ_REPORT_DIR     where the JUnit report and server log go (default target/fuzz-report)
+#   FUZZ_DATABASE       name of the throwaway database (default fkapi_fuzz)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,7 +29,7 @@ SCHEMATHESIS_VERSION=4.32.5
 VENV=target/fuzz-venv
 DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/fkapi}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-50}"
+MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-100}"
 SEED="${FUZZ_SEED:-20241122}"
 RUN_TIMEOUT="${FUZZ_TIMEOUT:-420}"
 REPORT_DIR="${FUZZ_REPORT_DIR:-target/fuzz-report}"
@@ -55,14 +56,13 @@ ensure_venv() {
         && [[ "$("${VENV}/bin/schemathesis" --version 2>/dev/null)" == *"${SCHEMATHESIS_VERSION}"* ]]; then
         return 0
     fi
-    have python3 || die "python3 is required"
     rm -rf "${VENV}"
-    if ! python3 -m venv "${VENV}" >/dev/null 2>&1; then
+    if ! have python3 || ! python3 -m venv "${VENV}" >/dev/null 2>&1; then
         rm -rf "${VENV}"
-        have apt-get || die "python3 -m venv failed and apt-get is not available: install python3-venv"
+        have apt-get || die "python3 -m venv failed and apt-get is not available: install python3 and python3-venv"
         log "python3 -m venv failed; installing python3-venv"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 || die "apt-get update failed"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >&2 \
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv </dev/null >&2 \
             || die "apt-get install python3-venv failed"
         python3 -m venv "${VENV}" || die "python3 -m venv still fails"
     fi
@@ -81,7 +81,7 @@ pg_base() {
 }
 
 PG_BASE="$(pg_base)"
-FUZZ_DB=fkapi_fuzz
+FUZZ_DB="${FUZZ_DATABASE:-fkapi_fuzz}"
 FUZZ_DATABASE_URL="${PG_BASE}/${FUZZ_DB}"
 
 drop_db() {
@@ -127,7 +127,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    "${VENV}/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # ------------------------------------------------------------------ main --
@@ -158,26 +158,29 @@ env DATABASE_URL="${FUZZ_DATABASE_URL}" REDIS_URL="${REDIS_URL}" \
 SERVER_PID=$!
 
 BASE="http://127.0.0.1:${PORT}"
-for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "${BASE}/api/health" 2>/dev/null; then
-        break
-    fi
+healthy() {
+    "${VENV}/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+        "${BASE}/api/health" >/dev/null 2>&1
+}
+for _ in $(seq 1 150); do
+    healthy && break
     kill -0 "${SERVER_PID}" 2>/dev/null || die "fkapi serve exited"
     sleep 0.2
 done
-curl -fsS -o /dev/null "${BASE}/api/health" || die "fkapi did not become healthy on ${BASE}"
+healthy || die "fkapi did not become healthy on ${BASE}"
 
 log "running schemathesis (seed ${SEED}, ${MAX_EXAMPLES} examples per operation, timeout ${RUN_TIMEOUT}s)"
 fuzz_status=0
 timeout --kill-after=10 "${RUN_TIMEOUT}" \
     "${VENV}/bin/schemathesis" run "${BASE}/api-docs/openapi.json" \
-    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance \
     --header "X-API-Key: ${ADMIN_KEY}" \
     --max-examples "${MAX_EXAMPLES}" \
     --seed "${SEED}" \
     --generation-database none \
-    --phases examples,coverage,fuzzing \
-    --workers 2 \
+    --generation-allow-x00 true \
+    --phases examples,coverage,fuzzing,stateful \
+    --workers 1 \
     --request-timeout 20 \
     --no-color \
     --report junit --report-junit-path "${REPORT_DIR}/junit.xml" \

@@ -34,7 +34,8 @@ pub struct ZipfResult {
     pub exponent: f64,
     pub connections: usize,
     pub distinct_kits: usize,
-    /// Hit rate of a cache that never forgets and sees no writes: 1 − distinct/reads.
+    /// Hit rate of a cache that never forgets and sees no writes: 1 − (kits
+    /// never requested before, in this or an earlier pass) / reads.
     pub ideal_hit_rate: f64,
     pub hits: u64,
     pub hit_rate: f64,
@@ -308,6 +309,7 @@ async fn zipf(args: &Args, hit: &Server) -> anyhow::Result<Vec<ZipfResult>> {
     let cdf = Arc::new(zipf_cdf(kits, s));
     let client = load::client(connections)?;
     let mut out = Vec::new();
+    let mut seen_before = std::collections::HashSet::new();
     for (pass, seed) in [("cold start", 1u64), ("warm (second pass)", 2u64)] {
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
@@ -363,6 +365,7 @@ async fn zipf(args: &Args, hit: &Server) -> anyhow::Result<Vec<ZipfResult>> {
             distinct.extend(seen);
         }
         let secs = started.elapsed().as_secs_f64();
+        let first_seen = distinct.iter().filter(|id| !seen_before.contains(*id)).count();
         let result = ZipfResult {
             pass: pass.to_string(),
             requests: reads + writes,
@@ -372,7 +375,7 @@ async fn zipf(args: &Args, hit: &Server) -> anyhow::Result<Vec<ZipfResult>> {
             exponent: s,
             connections,
             distinct_kits: distinct.len(),
-            ideal_hit_rate: 1.0 - distinct.len() as f64 / reads.max(1) as f64,
+            ideal_hit_rate: 1.0 - first_seen as f64 / reads.max(1) as f64,
             hits,
             hit_rate: hits as f64 / reads.max(1) as f64,
             rps: (reads + writes) as f64 / secs,
@@ -388,6 +391,7 @@ async fn zipf(args: &Args, hit: &Server) -> anyhow::Result<Vec<ZipfResult>> {
             result.errors
         );
         out.push(result);
+        seen_before.extend(distinct);
     }
     Ok(out)
 }

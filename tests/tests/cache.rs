@@ -273,3 +273,20 @@ async fn large_bodies_are_stored_compressed_and_sent_as_stored() {
     let compressed = gz.bytes().await.unwrap();
     assert!(compressed.len() < plain_body.len() / 2, "{} vs {}", compressed.len(), plain_body.len());
 }
+
+/// The route invalidates its own write before answering; the database
+/// trigger must not invalidate it a second time when its notification
+/// arrives (that would turn the next hit into a miss).
+#[tokio::test]
+async fn an_api_write_is_invalidated_once() {
+    let app = TestApp::spawn().await;
+    let before = app.metric("fkapi_cache_invalidations_total", &[("scope", "club")]).await;
+    rename_club(&app, 8, "Renamed Once Only").await;
+    let (_, body, cache) = app.get_json("/api/clubs/8").await;
+    assert_eq!((body["name"].as_str(), cache.as_str()), (Some("Renamed Once Only"), "MISS"));
+    // Give a (wrong) notification time to arrive and be applied.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.get_json("/api/clubs/8").await.2, "HIT");
+    let after = app.metric("fkapi_cache_invalidations_total", &[("scope", "club")]).await;
+    assert_eq!(after - before, 1.0, "one bump of club:8 for one write");
+}

@@ -31,7 +31,13 @@ async fn get_detail(app: &TestApp, path: &str, status: StatusCode) -> String {
 }
 
 /// An admin request with a raw body and Content-Type.
-async fn send_raw(app: &TestApp, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> reqwest::Response {
+async fn send_raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
     let mut request = app.admin(method, path).body(body);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
@@ -43,18 +49,8 @@ async fn send_json_text(app: &TestApp, method: Method, path: &str, body: &str) -
     send_raw(app, method, path, Some("application/json"), body.as_bytes().to_vec()).await
 }
 
-const BAD_IDS: [&str; 10] = [
-    "2147483648",
-    "-2147483649",
-    "99999999999999999999",
-    "1.5",
-    "1e3",
-    "abc",
-    "%FF",
-    "1%00",
-    "%00",
-    "%C3%28",
-];
+const BAD_IDS: [&str; 10] =
+    ["2147483648", "-2147483649", "99999999999999999999", "1.5", "1e3", "abc", "%FF", "1%00", "%00", "%C3%28"];
 
 #[tokio::test]
 async fn malformed_and_out_of_range_path_ids_are_400() {
@@ -232,7 +228,8 @@ async fn malformed_bodies_are_400_and_unknown_fields_422() {
         let detail = expect_detail(response, StatusCode::UNPROCESSABLE_ENTITY, &what("unknown field")).await;
         assert!(detail.contains("unknown field"), "{}: {detail}", what("unknown field"));
         // JSON of the wrong shape.
-        for (case, wrong) in [("array", json!([1, 2])), ("string", json!("x")), ("number", json!(1)), ("null", Value::Null)]
+        for (case, wrong) in
+            [("array", json!([1, 2])), ("string", json!("x")), ("number", json!(1)), ("null", Value::Null)]
         {
             let response = app.admin(method.clone(), path).json(&wrong).send().await.unwrap();
             expect_detail(response, StatusCode::UNPROCESSABLE_ENTITY, &what(case)).await;
@@ -394,9 +391,7 @@ async fn redis_keys_containing(marker: &str) -> Vec<String> {
     loop {
         let (next, keys): (u64, Vec<Vec<u8>>) =
             redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query_async(&mut conn).await.unwrap();
-        found.extend(
-            keys.into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).filter(|k| k.contains(marker)),
-        );
+        found.extend(keys.into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).filter(|k| k.contains(marker)));
         cursor = next;
         if cursor == 0 {
             break;

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "fkapi",
-        description = "Football-kit catalogue API (FKApi-compatible) with a Redis cache that is fresh after every write.\n\nCached responses carry `X-Cache` (HIT, MISS, STALE, BYPASS), a weak `ETag` (send `If-None-Match` for a 304) and `Cache-Control`. Errors are `{\"detail\": \"…\"}`. Write routes need the `X-API-Key` header.",
+        description = "Football-kit catalogue API (FKApi-compatible) with a Redis cache that is fresh after every write.\n\nCached responses carry `X-Cache` (HIT, MISS, STALE, BYPASS), a weak `ETag` (send `If-None-Match` for a 304) and `Cache-Control`. Errors are `{\"detail\": \"…\"}`. Write routes need the `X-API-Key` header; a user's own routes (`/api/users/{user_id}`, `/api/user-collection/…`) take `Authorization: Bearer <token>`. Requests are rate limited per client (FKAPI_RATE_LIMIT, 100/hour by default): responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`, and a client over the limit gets 429 with `Retry-After`.",
         license(name = "MIT")
     ),
     tags(

@@ -214,6 +214,12 @@ struct Inner {
     cfg: CacheConfig,
     ns: Namespace,
     pool: Option<deadpool_redis::Pool>,
+    /// One multiplexed connection shared by every operation (redis-rs
+    /// pipelines concurrent commands over it), so a hit is one round trip:
+    /// a pool checkout per operation adds deadpool's UNWATCH+PING recycle
+    /// check, a second round trip. Taken from the pool on first use and
+    /// dropped on any error or timeout, so a broken one is replaced.
+    shared: RwLock<Option<redis::aio::MultiplexedConnection>>,
     metrics: CacheMetrics,
     breaker: Breaker,
     flights: Arc<Flights>,
@@ -363,6 +369,7 @@ impl Cache {
                 breaker: Breaker::new(cfg.breaker_threshold, cfg.breaker_cooldown),
                 cfg,
                 pool,
+                shared: RwLock::new(None),
                 metrics,
                 flights: Arc::new(Flights::default()),
                 local_seq: AtomicU64::new(0),
@@ -404,10 +411,21 @@ impl Cache {
         *self.inner.fill_hook.write().unwrap_or_else(PoisonError::into_inner) = hook;
     }
 
+    /// The shared connection, taken from the pool when there is none.
+    async fn connection(&self, pool: &deadpool_redis::Pool) -> Result<redis::aio::MultiplexedConnection, String> {
+        if let Some(conn) = self.inner.shared.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            return Ok(conn.clone());
+        }
+        let pooled = pool.get().await.map_err(|e| e.to_string())?;
+        let conn = redis::aio::MultiplexedConnection::clone(&pooled);
+        *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+        Ok(conn)
+    }
+
     /// Runs one Redis operation under the timeout and the circuit breaker.
     async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
     where
-        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let pool = self.inner.pool.as_ref()?;
@@ -415,10 +433,16 @@ impl Cache {
             return None;
         }
         let attempt = async {
-            let conn = pool.get().await.map_err(|e| e.to_string())?;
+            let conn = self.connection(pool).await?;
             call(conn).await.map_err(|e| e.to_string())
         };
-        match tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await {
+        let outcome = tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await;
+        if !matches!(outcome, Ok(Ok(_))) {
+            // Possibly broken: the next operation takes a fresh one (the pool
+            // checks it with a PING before handing it out).
+            *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        match outcome {
             Ok(Ok(value)) => {
                 self.inner.breaker.record_success();
                 self.inner.metrics.redis_up.set(1);

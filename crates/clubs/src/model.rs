@@ -69,11 +69,11 @@ pub struct ClubInput {
     pub id_fka: Option<i32>,
     /// An absolute URL.
     #[validate(length(max = 500), url)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, format = "uri")]
     pub logo: Option<String>,
     /// An absolute URL.
     #[validate(length(max = 500), url)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, format = "uri")]
     pub logo_dark: Option<String>,
     #[validate(custom(function = "validate_country"))]
     #[schema(example = "GB", pattern = r"^[A-Z]{2}$")]
@@ -93,10 +93,10 @@ pub struct ClubPatch {
     #[schema(value_type = Option<i32>, minimum = 1)]
     pub id_fka: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(value_type = Option<String>, max_length = 500, format = "uri")]
     pub logo: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(value_type = Option<String>, max_length = 500, format = "uri")]
     pub logo_dark: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, pattern = r"^[A-Z]{2}$")]

@@ -46,10 +46,26 @@ impl DbError {
     }
 }
 
+/// The application name the API's pool connects with. The change triggers
+/// do not notify changes made under it: the API invalidates its own writes
+/// before answering, and a second invalidation would only cost a hit.
+pub const API_APPLICATION_NAME: &str = "fkapi";
+
+/// `database_url` with `application_name=fkapi` (unless it names one).
+fn tagged(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut url) if !url.query_pairs().any(|(k, _)| k == "application_name") => {
+            url.query_pairs_mut().append_pair("application_name", API_APPLICATION_NAME);
+            url.to_string()
+        }
+        _ => database_url.to_string(),
+    }
+}
+
 /// Builds the pool; connections are opened lazily, so this succeeds even when
 /// the database is down (requests then get 503, and the health check says so).
 pub fn build_pool(database_url: &str, max_size: usize, timeout: Duration) -> Result<PgPool, DbError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(tagged(database_url));
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(timeout))

@@ -16,7 +16,10 @@ const MAX_SLUG_LEN: usize = 300;
 pub struct BulkQuery {
     /// 2 to 30 kit slugs separated by commas; each may also be a kit page
     /// URL (its last path segment is used).
-    #[param(required = true, example = "arsenal-2005-06-home-kit,https://www.footballkitarchive.com/chelsea-2005-06-home-kit/")]
+    #[param(
+        required = true,
+        example = "arsenal-2005-06-home-kit,https://www.footballkitarchive.com/chelsea-2005-06-home-kit/"
+    )]
     pub slugs: Option<String>,
 }
 

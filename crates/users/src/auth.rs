@@ -4,7 +4,7 @@
 use crate::token;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, ResponseError};
 use fkapi_web::{AdminKey, ApiError, AppContext};
 use futures::future::LocalBoxFuture;
 
@@ -56,15 +56,14 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, actix_web::Error> {
         AdminKey::extract(req).await?;
         return Ok(Caller::Admin);
     }
-    let Some(presented) = bearer_token(req)? else {
-        return Err(ApiError::Unauthorized(
+    let Some(presented) = bearer_token(req).map_err(challenge)? else {
+        return Err(challenge(ApiError::Unauthorized(
             "authentication required: send `Authorization: Bearer <token>` (or the admin X-API-Key)".into(),
-        )
-        .into());
+        )));
     };
-    let invalid = || ApiError::Unauthorized("invalid token".into());
+    let invalid = || challenge(ApiError::Unauthorized("invalid token".into()));
     if !token::well_formed(presented) {
-        return Err(invalid().into());
+        return Err(invalid());
     }
     let ctx = req
         .app_data::<web::Data<AppContext>>()
@@ -73,5 +72,13 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, actix_web::Error> {
     // token must stop working everywhere at once.
     let mut conn = fkapi_db::conn(&ctx.db).await.map_err(ApiError::from)?;
     let user = token::user_of_hash(&mut conn, &token::hash(presented)).await.map_err(ApiError::from)?;
-    user.map(Caller::User).ok_or_else(|| invalid().into())
+    user.map(Caller::User).ok_or_else(invalid)
+}
+
+/// A 401 that names the bearer scheme in `WWW-Authenticate` (the shared
+/// error writer names the admin key's).
+fn challenge(err: ApiError) -> actix_web::Error {
+    let mut response = err.error_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    actix_web::error::InternalError::from_response(err, response).into()
 }

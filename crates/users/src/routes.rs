@@ -66,7 +66,11 @@ pub async fn create_user(
     let (token, hash) = token::generate();
     let mut conn = fkapi_db::conn(&ctx.db).await?;
     let user = User::insert(&mut conn, &body.0.username, &hash).await?;
-    Ok(HttpResponse::Created().json(IssuedToken { id: user.id, username: user.username, token }))
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(IssuedToken {
+        id: user.id,
+        username: user.username,
+        token,
+    }))
 }
 
 /// One user (the user themself or the admin); never shows the token.

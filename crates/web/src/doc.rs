@@ -44,3 +44,37 @@ pub fn document_extractor_errors(doc: &mut OpenApi) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::document_extractor_errors;
+    use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::{HttpMethod, OpenApiBuilder, PathsBuilder, ResponseBuilder};
+
+    #[test]
+    fn adds_what_is_missing_and_keeps_what_is_documented() {
+        let with_param = OperationBuilder::new()
+            .parameter(ParameterBuilder::new().name("id").parameter_in(ParameterIn::Path))
+            .response("400", ResponseBuilder::new().description("own words"));
+        let with_body = OperationBuilder::new().request_body(Some(RequestBodyBuilder::new().build()));
+        let bare = OperationBuilder::new().response("200", ResponseBuilder::new().description("ok"));
+        let paths = PathsBuilder::new()
+            .path("/a/{id}", PathItemBuilder::new().operation(HttpMethod::Get, with_param).build())
+            .path("/b", PathItemBuilder::new().operation(HttpMethod::Post, with_body).build())
+            .path("/c", PathItemBuilder::new().operation(HttpMethod::Get, bare).build());
+        let mut doc = OpenApiBuilder::new().paths(paths).build();
+        document_extractor_errors(&mut doc);
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        let codes = |path: &str, method: &str| -> Vec<String> {
+            json["paths"][path][method]["responses"]
+                .as_object()
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(codes("/a/{id}", "get"), ["400"]);
+        assert_eq!(json["paths"]["/a/{id}"]["get"]["responses"]["400"]["description"], "own words");
+        assert_eq!(codes("/b", "post"), ["400", "413", "422"]);
+        assert_eq!(codes("/c", "get"), ["200"]);
+    }
+}

@@ -177,3 +177,17 @@ fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
         Err(ApiError::Unauthorized("invalid API key".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::contains_nul;
+    use serde_json::json;
+
+    #[test]
+    fn nul_is_found_in_any_string_or_key() {
+        assert!(!contains_nul(&json!({"name": "Arsenal", "ids": [1, 2], "logo": null, "x": {"y": "\\u0000"}})));
+        assert!(contains_nul(&json!("a\u{0}b")));
+        assert!(contains_nul(&json!({"name": ["ok", {"deep": "\u{0}"}]})));
+        assert!(contains_nul(&json!({"na\u{0}me": 1})));
+    }
+}

@@ -42,7 +42,12 @@ pub struct KitInput {
     pub name: String,
     /// Lowercase words joined by dashes, unique; defaults to the name's slug.
     #[validate(length(min = 1, max = 300), custom(function = "validate_slug"))]
-    #[schema(example = "arsenal-2024-25-home", min_length = 1, max_length = 300, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+    #[schema(
+        example = "arsenal-2024-25-home",
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
     pub slug: Option<String>,
     /// Club ID.
     #[schema(example = 1)]
@@ -58,11 +63,14 @@ pub struct KitInput {
     /// sleeves, Pinstripes, Hoops, Single stripe, Half-and-half, Sash, Chevron,
     /// Checkers, Gradient, Diagonal, Cross, Quarters.
     #[validate(custom(function = "validate_design"))]
-    #[schema(example = "Plain", pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$")]
+    #[schema(
+        example = "Plain",
+        pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$"
+    )]
     pub design: Option<String>,
     /// An absolute URL.
     #[validate(length(max = 500), url)]
-    #[schema(example = "https://example.com/kits/arsenal-2024-25-home.jpg", max_length = 500)]
+    #[schema(example = "https://example.com/kits/arsenal-2024-25-home.jpg", max_length = 500, format = "uri")]
     pub main_img_url: String,
     /// 0 to 5, stored with two decimals.
     #[validate(range(min = 0.0, max = 5.0))]
@@ -98,7 +106,7 @@ pub struct KitPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$")]
     pub design: Option<Option<String>>,
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, format = "uri")]
     pub main_img_url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 5)]

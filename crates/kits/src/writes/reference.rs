@@ -57,11 +57,11 @@ macro_rules! reference_writes {
             pub slug: Option<String>,
             /// An absolute URL.
             #[validate(length(max = 500), url)]
-            #[schema(max_length = 500)]
+            #[schema(max_length = 500, format = "uri")]
             pub logo: Option<String>,
             /// An absolute URL.
             #[validate(length(max = 500), url)]
-            #[schema(max_length = 500)]
+            #[schema(max_length = 500, format = "uri")]
             pub logo_dark: Option<String>,
             $( $(#[$extra_attr])* pub $extra: Option<$extra_ty>, )*
         }
@@ -75,10 +75,10 @@ macro_rules! reference_writes {
             #[schema(min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
             pub slug: Option<String>,
             #[serde(default, deserialize_with = "double_option")]
-            #[schema(value_type = Option<String>, max_length = 500)]
+            #[schema(value_type = Option<String>, max_length = 500, format = "uri")]
             pub logo: Option<Option<String>>,
             #[serde(default, deserialize_with = "double_option")]
-            #[schema(value_type = Option<String>, max_length = 500)]
+            #[schema(value_type = Option<String>, max_length = 500, format = "uri")]
             pub logo_dark: Option<Option<String>>,
             $(
                 #[serde(default, deserialize_with = "double_option")]
