@@ -1,12 +1,11 @@
 use crate::model::{Club, ClubInput, ClubPatch};
 use crate::scopes;
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, TtlClass};
-use fkapi_web::{
-    cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, JsonBody, ValidatedJson, Visibility,
-};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use fkapi_cache::{generate_cache_key, CachedQuery, Scope, TtlClass};
+use fkapi_db::PgConn;
+use fkapi_web::admin::{deleted, validate_merged, AdminResource, Written};
+use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
 use utoipa::OpenApi;
-use validator::Validate;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -61,121 +60,39 @@ pub async fn get_club(
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
 
-/// Create a club (admin).
-#[utoipa::path(
-    post,
-    path = "/api/clubs",
-    tag = "Clubs",
-    request_body = ClubInput,
-    security(("api_key" = [])),
-    responses(
-        (status = 201, description = "Created", body = Club),
-        (status = 400, description = "Malformed JSON or a Content-Type other than application/json", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "Slug taken", body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
-    )
-)]
-#[post("/api/clubs")]
-pub async fn create_club(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    body: ValidatedJson<ClubInput>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let club = Club::insert(&mut conn, &body.0).await?;
-    ctx.cache.invalidate(&scopes::on_club_change(club.id)).await;
-    Ok(HttpResponse::Created().json(club))
-}
+/// Club writes go through the shared admin path: the row changes, then
+/// what it made stale is invalidated before the response is sent.
+impl AdminResource for Club {
+    const NOUN: &'static str = "Club";
+    type Input = ClubInput;
+    type Patch = ClubPatch;
 
-/// Replace a club (admin).
-#[utoipa::path(
-    put,
-    path = "/api/clubs/{club_id}",
-    tag = "Clubs",
-    params(("club_id" = i32, Path, description = "Club ID")),
-    request_body = ClubInput,
-    security(("api_key" = [])),
-    responses(
-        (status = 200, body = Club),
-        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
-    )
-)]
-#[put("/api/clubs/{club_id}")]
-pub async fn replace_club(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    club_id: web::Path<i32>,
-    body: ValidatedJson<ClubInput>,
-) -> Result<HttpResponse, ApiError> {
-    let club_id = club_id.into_inner();
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let club = Club::update(&mut conn, club_id, &body.0).await?.ok_or_else(|| not_found(club_id))?;
-    ctx.cache.invalidate(&scopes::on_club_change(club_id)).await;
-    Ok(HttpResponse::Ok().json(club))
-}
-
-/// Change some fields of a club (admin).
-#[utoipa::path(
-    patch,
-    path = "/api/clubs/{club_id}",
-    tag = "Clubs",
-    params(("club_id" = i32, Path, description = "Club ID")),
-    request_body = ClubPatch,
-    security(("api_key" = [])),
-    responses(
-        (status = 200, body = Club),
-        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody), (status = 422, body = ErrorBody),
-    )
-)]
-#[patch("/api/clubs/{club_id}")]
-pub async fn patch_club(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    club_id: web::Path<i32>,
-    body: JsonBody<ClubPatch>,
-) -> Result<HttpResponse, ApiError> {
-    let club_id = club_id.into_inner();
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let current = Club::find(&mut conn, club_id).await?.ok_or_else(|| not_found(club_id))?;
-    let input = body.into_inner().apply_to(current);
-    input.validate().map_err(|e| ApiError::Unprocessable(format!("invalid body: {e}")))?;
-    let club = Club::update(&mut conn, club_id, &input).await?.ok_or_else(|| not_found(club_id))?;
-    ctx.cache.invalidate(&scopes::on_club_change(club_id)).await;
-    Ok(HttpResponse::Ok().json(club))
-}
-
-/// Delete a club (admin); 409 while kits still belong to it.
-#[utoipa::path(
-    delete,
-    path = "/api/clubs/{club_id}",
-    tag = "Clubs",
-    params(("club_id" = i32, Path, description = "Club ID")),
-    security(("api_key" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Kits still refer to it", body = ErrorBody),
-    )
-)]
-#[delete("/api/clubs/{club_id}")]
-pub async fn delete_club(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    club_id: web::Path<i32>,
-) -> Result<HttpResponse, ApiError> {
-    let club_id = club_id.into_inner();
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    if !Club::delete(&mut conn, club_id).await? {
-        return Err(not_found(club_id));
+    async fn create(conn: &mut PgConn, input: ClubInput) -> Result<Written<Self>, ApiError> {
+        let record = Club::insert(conn, &input).await?;
+        Ok(Written { stale: scopes::on_club_change(record.id), record })
     }
-    ctx.cache.invalidate(&scopes::on_club_change(club_id)).await;
-    Ok(HttpResponse::NoContent().finish())
+
+    async fn replace(conn: &mut PgConn, id: i32, input: ClubInput) -> Result<Written<Self>, ApiError> {
+        let record = Club::update(conn, id, &input).await?.ok_or_else(|| Self::not_found(id))?;
+        Ok(Written { stale: scopes::on_club_change(id), record })
+    }
+
+    async fn patch(conn: &mut PgConn, id: i32, patch: ClubPatch) -> Result<Written<Self>, ApiError> {
+        let current = Club::find(conn, id).await?.ok_or_else(|| Self::not_found(id))?;
+        let input = patch.apply_to(current);
+        validate_merged(&input)?;
+        Self::replace(conn, id, input).await
+    }
+
+    async fn delete(conn: &mut PgConn, id: i32) -> Result<Vec<Scope>, ApiError> {
+        deleted::<Self>(id, Club::delete(conn, id).await.map(usize::from))?;
+        Ok(scopes::on_club_change(id))
+    }
+}
+
+fkapi_web::admin_routes! {
+    Club ("club", tag "Clubs"),
+    input ClubInput, patch ClubPatch,
+    collection "/api/clubs", item "/api/clubs/{club_id}", id "club_id",
+    handlers [create_club, replace_club, patch_club, delete_club],
 }

@@ -1,9 +1,11 @@
 use crate::model::{Season, SeasonInput, SeasonPatch, SeasonSummary};
 use crate::scopes;
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, TtlClass};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use fkapi_cache::{generate_cache_key, CachedQuery, Scope, TtlClass};
 use fkapi_clubs::Club;
-use fkapi_web::{cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, ValidatedJson, Visibility};
+use fkapi_db::PgConn;
+use fkapi_web::admin::{deleted, validate_merged, AdminResource, Written};
+use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -22,10 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(replace_season)
         .service(patch_season)
         .service(delete_season);
-}
-
-fn not_found(season_id: i32) -> ApiError {
-    ApiError::NotFound(format!("Season with ID {season_id} not found"))
 }
 
 /// Query of `GET /api/seasons`.
@@ -86,136 +84,41 @@ fn resolve(input: &SeasonInput) -> Result<crate::model::SeasonRow, ApiError> {
     input.resolve().map_err(|reason| ApiError::Unprocessable(format!("invalid body: {reason}")))
 }
 
-/// Create a season (admin).
-#[utoipa::path(
-    post,
-    path = "/api/seasons",
-    tag = "Seasons",
-    request_body(content = SeasonInput, example = json!({"year": "2024-25"})),
-    security(("api_key" = [])),
-    responses(
-        (status = 201, description = "Created", body = Season,
-         example = json!({"id": 40, "year": "2024-25", "first_year": "2024", "second_year": "2025"})),
-        (status = 400, description = "Malformed JSON or a Content-Type other than application/json", body = ErrorBody),
-        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
-        (status = 403, description = "Writes disabled on this server", body = ErrorBody),
-        (status = 409, description = "A season with this year exists", body = ErrorBody,
-         example = json!({"detail": "a row with this year already exists"})),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
-        (status = 422, description = "Invalid body", body = ErrorBody,
-         example = json!({"detail": "invalid body: year: 2024-26 must span consecutive years (2024-25 or 2024-2025)"})),
-    )
-)]
-#[post("/api/seasons")]
-pub async fn create_season(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    body: ValidatedJson<SeasonInput>,
-) -> Result<HttpResponse, ApiError> {
-    let row = resolve(&body.0)?;
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let season = Season::insert(&mut conn, &row).await?;
-    ctx.cache.invalidate(&scopes::on_season_change(season.id)).await;
-    Ok(HttpResponse::Created().json(season))
-}
+/// Season writes go through the shared admin path: the row changes, then
+/// what it made stale is invalidated before the response is sent.
+impl AdminResource for Season {
+    const NOUN: &'static str = "Season";
+    type Input = SeasonInput;
+    type Patch = SeasonPatch;
 
-/// Replace a season (admin).
-#[utoipa::path(
-    put,
-    path = "/api/seasons/{season_id}",
-    tag = "Seasons",
-    params(("season_id" = i32, Path, description = "Season ID", example = 1)),
-    request_body(content = SeasonInput, example = json!({"year": "2024-25", "first_year": "2024", "second_year": "2025"})),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The season as stored", body = Season),
-        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
-        (status = 404, description = "No such season", body = ErrorBody,
-         example = json!({"detail": "Season with ID 999999 not found"})),
-        (status = 409, description = "Year taken by another season", body = ErrorBody),
-        (status = 422, description = "Invalid body", body = ErrorBody),
-    )
-)]
-#[put("/api/seasons/{season_id}")]
-pub async fn replace_season(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    season_id: web::Path<i32>,
-    body: ValidatedJson<SeasonInput>,
-) -> Result<HttpResponse, ApiError> {
-    let season_id = season_id.into_inner();
-    let row = resolve(&body.0)?;
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let season = Season::update(&mut conn, season_id, &row).await?.ok_or_else(|| not_found(season_id))?;
-    ctx.cache.invalidate(&scopes::on_season_change(season_id)).await;
-    Ok(HttpResponse::Ok().json(season))
-}
-
-/// Change some fields of a season (admin). Changing `year` re-derives
-/// `first_year` and `second_year`.
-#[utoipa::path(
-    patch,
-    path = "/api/seasons/{season_id}",
-    tag = "Seasons",
-    params(("season_id" = i32, Path, description = "Season ID", example = 1)),
-    request_body(content = SeasonPatch, example = json!({"year": "2024-2025"})),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The season as stored", body = Season),
-        (status = 400, description = "Malformed JSON, a Content-Type other than application/json, or an id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
-        (status = 404, description = "No such season", body = ErrorBody),
-        (status = 409, description = "Year taken by another season", body = ErrorBody),
-        (status = 422, description = "Invalid body", body = ErrorBody),
-    )
-)]
-#[patch("/api/seasons/{season_id}")]
-pub async fn patch_season(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    season_id: web::Path<i32>,
-    body: ValidatedJson<SeasonPatch>,
-) -> Result<HttpResponse, ApiError> {
-    let season_id = season_id.into_inner();
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    let current = Season::find(&mut conn, season_id).await?.ok_or_else(|| not_found(season_id))?;
-    let row = resolve(&body.0.apply_to(current))?;
-    let season = Season::update(&mut conn, season_id, &row).await?.ok_or_else(|| not_found(season_id))?;
-    ctx.cache.invalidate(&scopes::on_season_change(season_id)).await;
-    Ok(HttpResponse::Ok().json(season))
-}
-
-/// Delete a season (admin); 409 while kits still belong to it.
-#[utoipa::path(
-    delete,
-    path = "/api/seasons/{season_id}",
-    tag = "Seasons",
-    params(("season_id" = i32, Path, description = "Season ID", example = 1)),
-    security(("api_key" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 400, description = "An id that is not a 32-bit integer", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No such season", body = ErrorBody),
-        (status = 409, description = "Kits still refer to it", body = ErrorBody),
-    )
-)]
-#[delete("/api/seasons/{season_id}")]
-pub async fn delete_season(
-    _: AdminKey,
-    ctx: web::Data<AppContext>,
-    season_id: web::Path<i32>,
-) -> Result<HttpResponse, ApiError> {
-    let season_id = season_id.into_inner();
-    let mut conn = fkapi_db::conn(&ctx.db).await?;
-    if !Season::delete(&mut conn, season_id).await? {
-        return Err(not_found(season_id));
+    async fn create(conn: &mut PgConn, input: SeasonInput) -> Result<Written<Self>, ApiError> {
+        let record = Season::insert(conn, &resolve(&input)?).await?;
+        Ok(Written { stale: scopes::on_season_change(record.id), record })
     }
-    ctx.cache.invalidate(&scopes::on_season_change(season_id)).await;
-    Ok(HttpResponse::NoContent().finish())
+
+    async fn replace(conn: &mut PgConn, id: i32, input: SeasonInput) -> Result<Written<Self>, ApiError> {
+        let record = Season::update(conn, id, &resolve(&input)?).await?.ok_or_else(|| Self::not_found(id))?;
+        Ok(Written { stale: scopes::on_season_change(id), record })
+    }
+
+    async fn patch(conn: &mut PgConn, id: i32, patch: SeasonPatch) -> Result<Written<Self>, ApiError> {
+        let current = Season::find(conn, id).await?.ok_or_else(|| Self::not_found(id))?;
+        let input = patch.apply_to(current);
+        validate_merged(&input)?;
+        Self::replace(conn, id, input).await
+    }
+
+    async fn delete(conn: &mut PgConn, id: i32) -> Result<Vec<Scope>, ApiError> {
+        deleted::<Self>(id, Season::delete(conn, id).await.map(usize::from))?;
+        Ok(scopes::on_season_change(id))
+    }
+}
+
+fkapi_web::admin_routes! {
+    Season ("season", tag "Seasons"),
+    input SeasonInput, patch SeasonPatch,
+    collection "/api/seasons", item "/api/seasons/{season_id}", id "season_id",
+    handlers [create_season, replace_season, patch_season, delete_season],
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! pagination bounds, the admin-key guard, and the writer that sends a
 //! cached body as stored (with X-Cache, ETag/304 and Cache-Control).
 
+pub mod admin;
 mod doc;
 mod error;
 mod extract;

@@ -3,7 +3,6 @@
 //! kit's club before and after it, so a kit moved to another club makes
 //! both clubs' kit lists stale.
 
-use super::{slug_or_default, validate_distinct, validate_merged, validate_name, AdminResource, Written};
 use crate::filters::DESIGNS;
 use crate::scopes;
 use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive};
@@ -16,6 +15,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use fkapi_cache::Scope;
 use fkapi_db::schema::{kit_competitions, kit_secondary_colors, kits};
 use fkapi_db::PgConn;
+use fkapi_web::admin::{slug_or_default, validate_distinct, validate_merged, validate_name, AdminResource, Written};
 use fkapi_web::{double_option, validate_slug, ApiError};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;

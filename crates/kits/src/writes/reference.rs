@@ -3,16 +3,15 @@
 //! patch), the row values with the default slug, and the [`AdminResource`]
 //! implementation.
 
-use super::{slug_or_default, validate_merged, validate_name, AdminResource, Written};
 use crate::reference::{Brand, Competition};
 use crate::scopes;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use fkapi_cache::Scope;
 use fkapi_db::schema::{brands, competitions};
 use fkapi_db::PgConn;
+use fkapi_web::admin::{deleted, slug_or_default, validate_merged, validate_name, AdminResource, Written};
 use fkapi_web::{double_option, validate_country, validate_slug, ApiError};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -21,19 +20,6 @@ use validator::Validate;
 /// Appended to the slug derived from a name, as FKApi does ("adidas-kits").
 const SLUG_SUFFIX: &str = "-kits";
 const SLUG_MAX: usize = 200;
-
-/// Deletes one row of a table that kits refer to with ON DELETE RESTRICT:
-/// 404 when absent, 409 (naming the row) while kits still use it.
-fn deleted<R: AdminResource>(id: i32, result: QueryResult<usize>) -> Result<(), ApiError> {
-    match result {
-        Ok(0) => Err(R::not_found(id)),
-        Ok(_) => Ok(()),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
-            Err(ApiError::Conflict(format!("{} with ID {id} is still used by kits", R::NOUN)))
-        }
-        Err(other) => Err(other.into()),
-    }
-}
 
 macro_rules! reference_writes {
     (
