@@ -101,8 +101,9 @@ clean_redis() {
     host="${rest%:*}"
     port="${rest##*:}"
     [[ ${port} == "${rest}" ]] && port=6379
+    # One key per line; keys hold fuzzed text (quotes, spaces), so no xargs quoting.
     redis-cli -h "${host}" -p "${port}" --scan --pattern "{${NAMESPACE}:*" 2>/dev/null \
-        | xargs -r -n 500 redis-cli -h "${host}" -p "${port}" DEL >/dev/null 2>&1 || true
+        | xargs -r -d '\n' -n 500 redis-cli -h "${host}" -p "${port}" DEL >/dev/null 2>&1 || true
 }
 
 # ---------------------------------------------------------------- server --

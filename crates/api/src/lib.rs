@@ -9,8 +9,8 @@ mod http_metrics;
 pub mod invalidation;
 pub mod listen;
 pub mod openapi;
-pub mod rate_limit;
 pub mod ops;
+pub mod rate_limit;
 pub mod schedule;
 pub mod warm;
 

@@ -165,7 +165,7 @@ macro_rules! admin_routes {
             path = $item,
             tag = $tag,
             summary = concat!("Replace a ", $noun, " (admin)"),
-            params(($id = i32, Path, description = concat!($noun, " ID"))),
+            params(($id = i32, Path, description = concat!($noun, " ID"), example = 1)),
             request_body = $input,
             security(("api_key" = [])),
             responses(
@@ -195,7 +195,7 @@ macro_rules! admin_routes {
             tag = $tag,
             summary = concat!("Change some fields of a ", $noun, " (admin)"),
             description = "Absent fields keep their value, `null` clears an optional field; the merged whole is validated.",
-            params(($id = i32, Path, description = concat!($noun, " ID"))),
+            params(($id = i32, Path, description = concat!($noun, " ID"), example = 1)),
             request_body = $patch,
             security(("api_key" = [])),
             responses(
@@ -224,7 +224,7 @@ macro_rules! admin_routes {
             path = $item,
             tag = $tag,
             summary = concat!("Delete a ", $noun, " (admin)"),
-            params(($id = i32, Path, description = concat!($noun, " ID"))),
+            params(($id = i32, Path, description = concat!($noun, " ID"), example = 1)),
             security(("api_key" = [])),
             responses(
                 (status = 204, description = "Deleted"),
