@@ -39,7 +39,9 @@ else
     echo "bench: reusing ${DB} (${count} kits)" >&2
 fi
 
-ARGS=(--mode "${MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "make bench$([[ ${MODE} == quick ]] && echo -quick)")
+TARGET="make bench"
+[[ ${MODE} == full ]] || TARGET="make bench-quick"
+ARGS=(--mode "${MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "${TARGET}")
 if [[ ${MODE} == quick ]]; then
     # A quick run must not overwrite the committed full report.
     ARGS+=(--json-out bench/results/quick.json --markdown-out bench/results/BENCHMARKS-quick.md)

@@ -53,7 +53,7 @@ pub struct WrkRun<'a> {
     pub body_bytes: u64,
 }
 
-pub async fn wrk(run: WrkRun<'_>, script: &Path, scratch: &Path) -> anyhow::Result<RunResult> {
+pub async fn wrk(run: &WrkRun<'_>, script: &Path, scratch: &Path) -> anyhow::Result<RunResult> {
     anyhow::ensure!(!run.paths.is_empty(), "no paths for {}", run.name);
     let list = scratch.join(format!("{}.paths", run.name));
     std::fs::write(&list, run.paths.join("\n") + "\n")?;
@@ -140,8 +140,7 @@ pub fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
 pub async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, String, usize)> {
     let resp = client.get(url).header("accept-encoding", "gzip").send().await?;
     let status = resp.status().as_u16();
-    let x_cache =
-        resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default();
+    let x_cache = resp.headers().get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default();
     let body = resp.bytes().await?;
     Ok((status, x_cache, body.len()))
 }

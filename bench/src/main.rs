@@ -14,7 +14,7 @@ mod workloads;
 
 use anyhow::Context;
 use clap::Parser;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug, Clone)]
@@ -27,15 +27,15 @@ pub struct Args {
     #[arg(long, default_value = "target/release/fkapi-bench-server")]
     pub server_bin: PathBuf,
     /// The seeded benchmark database.
-    #[arg(long, env = "BENCH_DATABASE_URL")]
+    #[arg(long, env = "BENCH_DATABASE_URL", default_value = "")]
     pub database_url: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     /// Kits in the benchmark database (500000 large, 5000 small).
-    #[arg(long)]
+    #[arg(long, default_value_t = 500_000)]
     pub kits: u32,
     /// Clubs in the benchmark database (10000 large, 200 small).
-    #[arg(long)]
+    #[arg(long, default_value_t = 10_000)]
     pub clubs: u32,
     /// Connections of the throughput runs.
     #[arg(long, default_value_t = 32)]
@@ -59,6 +59,9 @@ pub struct Args {
     /// The command line shown in the report.
     #[arg(long, default_value = "make bench")]
     pub command: String,
+    /// Only rewrite the markdown report from an earlier results file.
+    #[arg(long)]
+    pub from_json: Option<PathBuf>,
 }
 
 impl Args {
@@ -71,7 +74,7 @@ impl Args {
     }
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Deserialize, Default)]
 pub struct Results {
     pub machine: report::Machine,
     pub mode: String,
@@ -93,6 +96,13 @@ pub struct Results {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.from_json {
+        let results: Results = serde_json::from_slice(&std::fs::read(path)?)?;
+        let notes = std::fs::read_to_string(&args.notes).unwrap_or_default();
+        std::fs::write(&args.markdown_out, report::markdown(&results, &notes))?;
+        println!("wrote {} from {}", args.markdown_out.display(), path.display());
+        return Ok(());
+    }
     anyhow::ensure!(args.mode == "full" || args.mode == "quick", "--mode must be full or quick");
     let started = std::time::Instant::now();
     let mut results = Results {
