@@ -168,7 +168,7 @@ pub struct Cached {
 
 impl Cached {
     fn from_entry(entry: Entry, status: CacheStatus) -> Self {
-        Cached { status, body: entry.body, compressed: entry.meta.compressed, etag: entry.meta.etag.into() }
+        Cached { status, body: entry.body, compressed: entry.meta.compressed, etag: entry.meta.etag }
     }
 
     fn from_loaded(loaded: &Loaded, status: CacheStatus) -> Self {
@@ -406,7 +406,7 @@ impl Cache {
         self.inner.pool.is_none() || self.inner.breaker.is_open() || self.has_uncovered_invalidations()
     }
 
-    /// Test-only: run `hook` between every load and its cache fill.
+    /// Test-only: run `hook` right after every load's database read.
     pub fn set_fill_hook(&self, hook: Option<FillHook>) {
         *self.inner.fill_hook.write().unwrap_or_else(PoisonError::into_inner) = hook;
     }
@@ -436,13 +436,7 @@ impl Cache {
             let conn = self.connection(pool).await?;
             call(conn).await.map_err(|e| e.to_string())
         };
-        let outcome = tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await;
-        if !matches!(outcome, Ok(Ok(_))) {
-            // Possibly broken: the next operation takes a fresh one (the pool
-            // checks it with a PING before handing it out).
-            *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = None;
-        }
-        match outcome {
+        match tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await {
             Ok(Ok(value)) => {
                 self.inner.breaker.record_success();
                 self.inner.metrics.redis_up.set(1);
@@ -452,6 +446,9 @@ impl Cache {
                 Some(value)
             }
             outcome => {
+                // Possibly broken: the next operation takes a fresh one (the
+                // pool checks it with a PING before handing it out).
+                *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = None;
                 let reason = match outcome {
                     Ok(Err(e)) => e,
                     _ => "timed out".to_string(),
@@ -731,11 +728,11 @@ impl Cache {
         if use_redis && recheck {
             // Another flight may have filled the entry since this request missed.
             if let Fetch::Valid(entry) = self.fetch(&entry_key).await {
-                if now_ms() < entry.meta.expires_at_ms {
+                if let (true, Some(deps)) = (now_ms() < entry.meta.expires_at_ms, entry.deps()) {
                     return Ok(Loaded {
-                        etag: entry.meta.etag.into(),
+                        etag: entry.meta.etag,
                         compressed: entry.meta.compressed,
-                        deps: Arc::new(entry.deps),
+                        deps: Arc::new(deps),
                         body: entry.body,
                         tracked: true,
                     });
@@ -770,7 +767,7 @@ impl Cache {
             let now = now_ms();
             let meta = Meta {
                 compressed,
-                etag: loaded.etag.to_string(),
+                etag: Arc::clone(&loaded.etag),
                 stored_at_ms: now,
                 expires_at_ms: now + millis(ttl),
                 delta_ms: millis(took).max(1),

@@ -14,13 +14,14 @@ use flate2::Compression;
 use md5::{Digest, Md5};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
     /// The body is gzip (served as-is to clients that accept gzip).
     pub compressed: bool,
     /// Weak validator over the uncompressed body.
-    pub etag: String,
+    pub etag: Arc<str>,
     pub stored_at_ms: u64,
     /// Logical expiry; the Redis TTL runs a little longer so the entry can be
     /// served as STALE while it is refreshed.
@@ -31,9 +32,23 @@ pub struct Meta {
 
 #[derive(Clone, Debug)]
 pub struct Entry {
-    pub deps: Vec<(String, String)>,
+    /// The `scope=generation …` line, parsed only when needed: a hit is
+    /// checked by the Lua script and never looks at it.
+    deps_line: Bytes,
     pub meta: Meta,
     pub body: Bytes,
+}
+
+impl Entry {
+    /// The recorded `(scope, generation)` pairs; `None` when malformed.
+    pub fn deps(&self) -> Option<Vec<(String, String)>> {
+        std::str::from_utf8(&self.deps_line)
+            .ok()?
+            .split(' ')
+            .filter(|part| !part.is_empty())
+            .map(|part| part.split_once('=').map(|(s, g)| (s.to_string(), g.to_string())))
+            .collect()
+    }
 }
 
 /// The ETag of an uncompressed body.
@@ -99,13 +114,7 @@ pub fn encode(deps: &[(String, String)], meta: &Meta, body: &[u8]) -> Vec<u8> {
 pub fn decode(raw: &Bytes) -> Option<Entry> {
     let first_nl = raw.iter().position(|b| *b == b'\n')?;
     let second_nl = first_nl + 1 + raw[first_nl + 1..].iter().position(|b| *b == b'\n')?;
-    let deps_line = std::str::from_utf8(&raw[..first_nl]).ok()?;
     let meta_line = std::str::from_utf8(&raw[first_nl + 1..second_nl]).ok()?;
-    let deps = deps_line
-        .split(' ')
-        .filter(|part| !part.is_empty())
-        .map(|part| part.split_once('=').map(|(s, g)| (s.to_string(), g.to_string())))
-        .collect::<Option<Vec<_>>>()?;
     let mut fields = meta_line.split(' ');
     if fields.next()? != "1" {
         return None;
@@ -117,12 +126,12 @@ pub fn decode(raw: &Bytes) -> Option<Entry> {
     };
     let meta = Meta {
         compressed,
-        etag: fields.next()?.to_string(),
+        etag: Arc::from(fields.next()?),
         stored_at_ms: fields.next()?.parse().ok()?,
         expires_at_ms: fields.next()?.parse().ok()?,
         delta_ms: fields.next()?.parse().ok()?,
     };
-    Some(Entry { deps, meta, body: raw.slice(second_nl + 1..) })
+    Some(Entry { deps_line: raw.slice(..first_nl), meta, body: raw.slice(second_nl + 1..) })
 }
 
 #[cfg(test)]
@@ -130,7 +139,7 @@ mod tests {
     use super::*;
 
     fn meta(compressed: bool) -> Meta {
-        Meta { compressed, etag: etag_of(b"x"), stored_at_ms: 1, expires_at_ms: 2, delta_ms: 3 }
+        Meta { compressed, etag: etag_of(b"x").into(), stored_at_ms: 1, expires_at_ms: 2, delta_ms: 3 }
     }
 
     #[test]
@@ -138,7 +147,7 @@ mod tests {
         let deps = vec![("epoch".to_string(), "a1".to_string()), ("club:3".to_string(), "b2".to_string())];
         let raw = encode(&deps, &meta(false), b"{\"id\":1}\n");
         let entry = decode(&Bytes::from(raw)).expect("decodes");
-        assert_eq!(entry.deps, deps);
+        assert_eq!(entry.deps(), Some(deps));
         assert_eq!(entry.meta, meta(false));
         assert_eq!(&entry.body[..], b"{\"id\":1}\n");
     }
@@ -147,15 +156,17 @@ mod tests {
     fn entry_without_deps_decodes() {
         let raw = encode(&[], &meta(true), b"");
         let entry = decode(&Bytes::from(raw)).expect("decodes");
-        assert!(entry.deps.is_empty());
+        assert_eq!(entry.deps(), Some(Vec::new()));
         assert!(entry.meta.compressed);
     }
 
     #[test]
     fn garbage_is_a_miss() {
-        for raw in [&b""[..], b"no newline", b"a=b\n2 p x 1 2 3\n", b"a=b\n1 z x 1 2 3\n", b"ab\n1 p x 1 2 3\n"] {
+        for raw in [&b""[..], b"no newline", b"a=b\n2 p x 1 2 3\n", b"a=b\n1 z x 1 2 3\n"] {
             assert!(decode(&Bytes::copy_from_slice(raw)).is_none(), "{raw:?}");
         }
+        let bad_deps = decode(&Bytes::from_static(b"ab\n1 p x 1 2 3\n"));
+        assert!(bad_deps.and_then(|entry| entry.deps()).is_none(), "malformed dependency line");
     }
 
     #[test]

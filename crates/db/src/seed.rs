@@ -2193,39 +2193,39 @@ async fn insert_kits(conn: &mut PgConn, rows: &[KitRow]) -> Result<usize, DbErro
 /// Inserts kit_competitions and kit_secondary_colors by (kit slug,
 /// competition slug) and (kit slug, colour name).
 async fn insert_kit_links(conn: &mut PgConn, kits: &[KitRow]) -> Result<(), DbError> {
+    insert_links(conn, kits, |k| &k.competitions, "kit_competitions", "competition_id", "competitions", "slug").await?;
+    insert_links(conn, kits, |k| &k.secondary_colors, "kit_secondary_colors", "color_id", "colors", "name").await
+}
+
+/// Inserts the (kit, other row) pairs of one link table, joining both sides
+/// on their natural keys. Table and column names are constants of ours,
+/// never input.
+async fn insert_links(
+    conn: &mut PgConn,
+    kits: &[KitRow],
+    linked: impl Fn(&KitRow) -> &Vec<String>,
+    link_table: &str,
+    link_column: &str,
+    other_table: &str,
+    other_key: &str,
+) -> Result<(), DbError> {
     let pairs: Vec<(&str, &str)> =
-        kits.iter().flat_map(|k| k.competitions.iter().map(move |c| (k.slug.as_str(), c.as_str()))).collect();
+        kits.iter().flat_map(|k| linked(k).iter().map(move |o| (k.slug.as_str(), o.as_str()))).collect();
+    let statement = format!(
+        "INSERT INTO {link_table} (kit_id, {link_column}) \
+         SELECT k.id, o.id \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(kit_slug, other_key, ord) \
+         JOIN kits k ON k.slug = t.kit_slug \
+         JOIN {other_table} o ON o.{other_key} = t.other_key \
+         ORDER BY t.ord ON CONFLICT DO NOTHING"
+    );
     for range in chunks(pairs.len()) {
-        let (kit_slugs, comp_slugs): (Vec<&str>, Vec<&str>) = pairs[range].iter().copied().unzip();
-        diesel::sql_query(
-            "INSERT INTO kit_competitions (kit_id, competition_id) \
-             SELECT k.id, c.id \
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(kit_slug, competition_slug, ord) \
-             JOIN kits k ON k.slug = t.kit_slug \
-             JOIN competitions c ON c.slug = t.competition_slug \
-             ORDER BY t.ord ON CONFLICT DO NOTHING",
-        )
-        .bind::<Array<Text>, _>(kit_slugs)
-        .bind::<Array<Text>, _>(comp_slugs)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let pairs: Vec<(&str, &str)> =
-        kits.iter().flat_map(|k| k.secondary_colors.iter().map(move |c| (k.slug.as_str(), c.as_str()))).collect();
-    for range in chunks(pairs.len()) {
-        let (kit_slugs, colors): (Vec<&str>, Vec<&str>) = pairs[range].iter().copied().unzip();
-        diesel::sql_query(
-            "INSERT INTO kit_secondary_colors (kit_id, color_id) \
-             SELECT k.id, col.id \
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(kit_slug, color_name, ord) \
-             JOIN kits k ON k.slug = t.kit_slug \
-             JOIN colors col ON col.name = t.color_name \
-             ORDER BY t.ord ON CONFLICT DO NOTHING",
-        )
-        .bind::<Array<Text>, _>(kit_slugs)
-        .bind::<Array<Text>, _>(colors)
-        .execute(&mut *conn)
-        .await?;
+        let (kit_slugs, others): (Vec<&str>, Vec<&str>) = pairs[range].iter().copied().unzip();
+        diesel::sql_query(&statement)
+            .bind::<Array<Text>, _>(kit_slugs)
+            .bind::<Array<Text>, _>(others)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
