@@ -1,87 +1,26 @@
-//! Maps an operator's "invalidate <scope> [id]" onto the domain crates'
-//! invalidation rules, so a manual invalidation of club 3 drops exactly
-//! what a write to club 3 would.
+//! Invalidation from outside a write: an operator's `invalidate <scope>
+//! [id]` and the database's change notifications, both resolved through the
+//! domains' registry, so a manual invalidation of kit 7 bumps exactly what
+//! an API write of kit 7 would.
 
-use fkapi_cache::Scope;
-use fkapi_clubs::scopes as clubs;
-use fkapi_kits::scopes as kits;
-use fkapi_seasons::scopes as seasons;
-use fkapi_users::scopes as users;
+use crate::domains::registry;
+use fkapi_cache::{OperatorScopeError, RowChange, Scope};
+use fkapi_web::AppContext;
 
-/// The scope names an operator may use.
-pub const KNOWN: &[&str] = &[
-    "all",
-    "club",
-    "kit",
-    "season",
-    "brand",
-    "competition",
-    "clubs",
-    "kits",
-    "seasons",
-    "brands",
-    "competitions",
-    "kit_types",
-    "colors",
-    "user_collection",
-];
-
-/// `None` for `all` (bump the epoch); otherwise the scopes to bump.
-pub fn scopes_for(kind: &str, id: Option<i32>) -> Result<Option<Vec<Scope>>, String> {
-    let row = |kind: &str| id.ok_or_else(|| format!("scope {kind:?} needs an id"));
-    let table_only = |scope: Scope| match id {
-        None => Ok(Some(vec![scope])),
-        Some(_) => Err(format!("scope {kind:?} takes no id")),
-    };
-    match kind {
-        "all" => match id {
-            None => Ok(None),
-            Some(_) => Err("scope \"all\" takes no id".into()),
-        },
-        "club" => {
-            let id = row(kind)?;
-            let mut scopes = clubs::on_club_change(id);
-            scopes.push(clubs::club_kits(id));
-            Ok(Some(scopes))
-        }
-        "kit" => Ok(Some(kits::on_kit_change(row(kind)?, &[]))),
-        "season" => Ok(Some(seasons::on_season_change(row(kind)?))),
-        "brand" => Ok(Some(kits::on_brand_change(row(kind)?))),
-        "competition" => Ok(Some(kits::on_competition_change(row(kind)?))),
-        "clubs" => table_only(clubs::CLUBS),
-        "kits" => table_only(kits::KITS),
-        "seasons" => table_only(seasons::SEASONS),
-        "brands" => table_only(kits::BRANDS),
-        "competitions" => table_only(kits::COMPETITIONS),
-        "kit_types" => table_only(kits::KIT_TYPES),
-        "colors" => table_only(kits::COLORS),
-        "user_collection" => Ok(Some(users::on_collection_change(row(kind)?))),
-        other => Err(format!(
-            "unknown scope {:?}; known scopes: {}",
-            other.chars().take(40).collect::<String>(),
-            KNOWN.join(", ")
-        )),
-    }
+/// What an operator's invalidation did.
+#[derive(Debug)]
+pub struct Invalidated {
+    /// The scopes bumped (`epoch` for `all`).
+    pub scopes: Vec<String>,
+    /// False when Redis could not be reached (the epoch is bumped when it returns).
+    pub reached_redis: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn club_expands_to_its_rows_lists_and_search() {
-        let scopes = scopes_for("club", Some(3)).ok().flatten().unwrap_or_default();
-        let names: Vec<String> = scopes.iter().map(ToString::to_string).collect();
-        assert_eq!(names, ["club:3", "clubs", "club_kits:3"]);
-    }
-
-    #[test]
-    fn ids_are_required_or_refused() {
-        assert!(scopes_for("club", None).is_err());
-        assert!(scopes_for("clubs", Some(1)).is_err());
-        assert!(scopes_for("all", None).is_ok_and(|s| s.is_none()));
-        assert!(scopes_for("club*", None).is_err());
-    }
+/// Bumps what `invalidate <name> [id]` names.
+pub async fn by_operator(ctx: &AppContext, name: &str, id: Option<i32>) -> Result<Invalidated, OperatorScopeError> {
+    let scopes = registry().operator_scopes(ctx, name, id).await?;
+    let reached_redis = ctx.cache.invalidate(&scopes).await;
+    Ok(Invalidated { scopes: scopes.iter().map(ToString::to_string).collect(), reached_redis })
 }
 
 /// The scopes made stale by a change notified by the database triggers
@@ -98,34 +37,12 @@ pub fn scopes_for_notification(payload: &str) -> Result<Option<Vec<Scope>>, Stri
         text.split(',').filter(|t| !t.is_empty()).map(|t| t.parse::<i32>().map_err(|e| format!("{t:?}: {e}"))).collect()
     };
     let ids = numbers(ids_text)?;
-    let clubs = numbers(parts.next().unwrap_or_default())?;
-    let mut scopes: Vec<Scope> = match table {
-        "clubs" => ids.iter().flat_map(|id| clubs::on_club_change(*id)).collect(),
-        "seasons" => ids.iter().flat_map(|id| seasons::on_season_change(*id)).collect(),
-        "brands" => ids.iter().flat_map(|id| kits::on_brand_change(*id)).collect(),
-        "competitions" => ids.iter().flat_map(|id| kits::on_competition_change(*id)).collect(),
-        "kit_types" => vec![kits::KIT_TYPES],
-        "colors" => vec![kits::COLORS],
-        "kits" => {
-            let mut scopes: Vec<Scope> = ids.iter().flat_map(|id| kits::on_kit_change(*id, &[])).collect();
-            scopes.extend(clubs.iter().map(|club| clubs::club_kits(*club)));
-            if ids.is_empty() {
-                scopes.push(kits::KITS);
-            }
-            scopes
-        }
-        // Ids are user ids (see the users_collections migration).
-        "collection_entries" => ids.iter().flat_map(|id| users::on_collection_change(*id)).collect(),
-        // A table we do not cache: nothing to do.
-        _ => Vec::new(),
-    };
-    scopes.sort();
-    scopes.dedup();
-    Ok(Some(scopes))
+    let related = numbers(parts.next().unwrap_or_default())?;
+    Ok(Some(registry().scopes_for_change(&RowChange { table, ids: &ids, related: &related })))
 }
 
 #[cfg(test)]
-mod notification_tests {
+mod tests {
     use super::*;
 
     fn names(payload: &str) -> Vec<String> {
@@ -151,5 +68,26 @@ mod notification_tests {
         assert!(scopes_for_notification("kits|*|").is_ok_and(|s| s.is_none()));
         assert!(scopes_for_notification("kits").is_err());
         assert!(scopes_for_notification("kits|1,x|").is_err());
+    }
+
+    #[test]
+    fn every_cache_type_has_a_distinct_name_and_prefix() {
+        let types: Vec<_> = registry().cache_types().collect();
+        for (i, a) in types.iter().enumerate() {
+            for b in &types[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.prefix, b.prefix);
+            }
+        }
+        assert_eq!(registry().type_of_key("season_club_3").map(|t| t.name), Some("seasons"));
+    }
+
+    #[test]
+    fn operator_names_are_unique() {
+        let names = registry().operator_scope_names();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 #[cfg(feature = "bench")]
 mod bench_route;
 pub mod config;
+pub mod domains;
 mod http_metrics;
 pub mod invalidation;
 pub mod listen;
@@ -18,22 +19,6 @@ pub use app::{serve, AppState};
 pub use config::Settings;
 
 use std::time::Duration;
-
-/// Every cache type the domain crates declare, for the entries gauge.
-pub const CACHE_TYPES: &[&str] = &[
-    "club",
-    "club_kits",
-    "seasons",
-    "kits",
-    "kit_json",
-    "kits_bulk",
-    "search_clubs",
-    "search_brands",
-    "search_competitions",
-    "search_seasons",
-    "search_kits",
-    "user_collection",
-];
 
 /// Logs to stderr; `RUST_LOG` filters (default info), JSON when asked.
 pub fn init_tracing(json: bool) {
@@ -99,7 +84,7 @@ pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::w
     let every = Duration::from_secs(settings.entries_sample_secs);
     tokio::spawn(async move {
         loop {
-            let _ = cache.count_entries(CACHE_TYPES).await;
+            let _ = cache.count_entries(domains::registry()).await;
             let _ = cache.redis_stats().await;
             tokio::time::sleep(every).await;
         }

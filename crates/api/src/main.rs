@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fkapi_api::{config::Settings, invalidation, openapi, AppState};
-use fkapi_cache::Cache;
 use std::net::TcpListener;
 
 mod stats;
@@ -146,7 +145,8 @@ async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let report = fkapi_api::warm::warm(&state, &options, |total| bar.set_length(total as u64), || bar.inc(1)).await?;
+    let report =
+        fkapi_api::warm::warm(&state.ctx, &options, |total| bar.set_length(total as u64), || bar.inc(1)).await?;
     bar.finish_and_clear();
     println!(
         "warmed {} entries, skipped {} already cached, {} failed, in {:.1}s",
@@ -163,14 +163,9 @@ async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -
 }
 
 async fn invalidate(settings: Settings, scope: &str, id: Option<i32>) -> anyhow::Result<()> {
-    let scopes = invalidation::scopes_for(scope, id).map_err(anyhow::Error::msg)?;
-    let registry = prometheus::Registry::new();
-    let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
-    let (names, reached) = match scopes {
-        None => (vec![fkapi_cache::EPOCH.to_string()], cache.invalidate_all().await),
-        Some(scopes) => (scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), cache.invalidate(&scopes).await),
-    };
-    anyhow::ensure!(reached, "could not reach Redis; nothing was invalidated");
-    println!("invalidated: {}", names.join(", "));
+    let state = AppState::new(&settings)?;
+    let done = invalidation::by_operator(&state.ctx, scope, id).await?;
+    anyhow::ensure!(done.reached_redis, "could not reach Redis; nothing was invalidated");
+    println!("invalidated: {}", done.scopes.join(", "));
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod entry;
 mod flight;
 pub mod key;
 pub mod metrics;
+pub mod registry;
 pub mod scope;
 pub mod ttl;
 
@@ -26,5 +27,9 @@ pub use client::{
     TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
+pub use registry::{
+    CacheKey, CacheType, Domain, OperatorScope, OperatorScopeError, OperatorTarget, Registry, RowChange, WarmSource,
+    WarmTarget,
+};
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};

@@ -1,10 +1,10 @@
 use crate::model::{Club, ClubInput, ClubPatch};
 use crate::scopes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, Scope, TtlClass};
+use fkapi_cache::Scope;
 use fkapi_db::PgConn;
 use fkapi_web::admin::{deleted, validate_merged, AdminResource, Written};
-use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
+use fkapi_web::{cached_response, ApiError, AppContext, ErrorBody, Visibility};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -18,10 +18,6 @@ pub struct ClubsApi;
 /// `/api/clubs/search` must win over `/api/clubs/{club_id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_club).service(create_club).service(replace_club).service(patch_club).service(delete_club);
-}
-
-fn not_found(club_id: i32) -> ApiError {
-    ApiError::NotFound(format!("Club with ID {club_id} not found"))
 }
 
 /// One club.
@@ -44,19 +40,7 @@ pub async fn get_club(
     ctx: web::Data<AppContext>,
     club_id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
-    let club_id = club_id.into_inner();
-    let query = CachedQuery::new("club", generate_cache_key("club", &[&club_id], &[]), TtlClass::VeryLong)
-        .depends_on([scopes::club(club_id)])
-        .allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx
-        .cache
-        .get_or_load(query, move |_| async move {
-            let mut conn = fkapi_db::conn(&db).await?;
-            let club = Club::find(&mut conn, club_id).await?.ok_or_else(|| not_found(club_id))?;
-            json_bytes(&club)
-        })
-        .await?;
+    let cached = crate::cache::cached_club(&ctx, club_id.into_inner()).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
 

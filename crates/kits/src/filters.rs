@@ -2,8 +2,9 @@
 //! before anything touches the cache, and the cache key and scopes of each
 //! list.
 
+use crate::cache::{CLUB_KITS, KIT_LIST};
 use crate::scopes::{COLORS, KITS, KIT_TYPES};
-use fkapi_cache::{generate_cache_key, PyOpt, Scope};
+use fkapi_cache::{CacheKey, PyOpt, Scope};
 use fkapi_clubs::scopes::{club, club_kits, CLUBS};
 use fkapi_seasons::scopes::SEASONS;
 use fkapi_web::ApiError;
@@ -172,9 +173,8 @@ impl KitListQuery {
 impl KitFilter {
     /// FKApi's key of `GET /api/kits`: every parameter in a fixed order,
     /// absent ones as `None`.
-    pub fn list_key(&self, page: i64, page_size: i64) -> String {
-        generate_cache_key(
-            "kits",
+    pub fn list_key(&self, page: i64, page_size: i64) -> CacheKey {
+        KIT_LIST.key(
             &[
                 &"club",
                 &PyOpt(&self.club),
@@ -230,12 +230,8 @@ impl KitFilter {
 }
 
 /// FKApi's key of `GET /api/clubs/{club_id}/kits`.
-pub fn club_kits_key(club_id: i32, season: Option<i32>, page: i64, page_size: i64) -> String {
-    generate_cache_key(
-        "club_kits",
-        &[&club_id, &"season", &PyOpt(&season), &"page", &page, &"page_size", &page_size],
-        &[],
-    )
+pub fn club_kits_key(club_id: i32, season: Option<i32>, page: i64, page_size: i64) -> CacheKey {
+    CLUB_KITS.key(&[&club_id, &"season", &PyOpt(&season), &"page", &page, &"page_size", &page_size], &[])
 }
 
 #[cfg(test)]
@@ -298,12 +294,12 @@ mod tests {
     #[test]
     fn list_key_spells_every_parameter_like_fkapi() {
         assert_eq!(
-            KitFilter::default().list_key(1, 20),
+            KitFilter::default().list_key(1, 20).key,
             "kits_club_None_season_None_country_None_primary_color_None_design_None_year_None_first_year_None_second_year_None_brand_None_page_1_page_size_20"
         );
         let filter = KitFilter { club: Some(3), season: Some(7), primary_color: Some("Red"), ..KitFilter::default() };
-        assert!(filter.list_key(2, 50).starts_with("kits_club_3_season_7_country_None_primary_color_Red_"));
-        assert_ne!(filter.list_key(2, 50), filter.list_key(3, 50));
+        assert!(filter.list_key(2, 50).key.starts_with("kits_club_3_season_7_country_None_primary_color_Red_"));
+        assert_ne!(filter.list_key(2, 50).key, filter.list_key(3, 50).key);
     }
 
     #[test]
@@ -321,14 +317,14 @@ mod tests {
             second_year: Some(2006),
             brand: Some(i32::MIN),
         };
-        let key = filter.list_key(1_000_000, 100);
+        let key = filter.list_key(1_000_000, 100).key;
         assert!(key.len() <= 200 && key.ends_with("_brand_-2147483648_page_1000000_page_size_100"), "{key}");
     }
 
     #[test]
     fn club_kits_key_matches_fkapi() {
-        assert_eq!(club_kits_key(3, None, 1, 20), "club_kits_3_season_None_page_1_page_size_20");
-        assert_eq!(club_kits_key(3, Some(7), 2, 10), "club_kits_3_season_7_page_2_page_size_10");
+        assert_eq!(club_kits_key(3, None, 1, 20).key, "club_kits_3_season_None_page_1_page_size_20");
+        assert_eq!(club_kits_key(3, Some(7), 2, 10).key, "club_kits_3_season_7_page_2_page_size_10");
     }
 
     #[test]

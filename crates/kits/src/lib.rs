@@ -1,13 +1,16 @@
 //! Kits and their reference data (brands, competitions, kit types, colours):
-//! models, cached reads, admin writes, and the scopes each change makes stale.
+//! models, cached reads, admin writes, the scopes each change makes stale,
+//! and what the domain registers with the cache (`cache::domain`).
 
 pub mod bulk;
+pub mod cache;
 pub mod filters;
 pub mod model;
 pub mod reference;
 mod routes;
 pub mod scopes;
 
+pub use cache::domain;
 pub use filters::{ClubKitsQuery, KitFilter, KitListQuery};
 pub use model::{BulkBrand, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem};
 pub use reference::{Brand, Color, Competition, KitType};

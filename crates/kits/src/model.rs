@@ -187,6 +187,11 @@ struct KitColumns {
 type DetailRow = (KitColumns, Club, Season, KitType, Brand, Option<Color>);
 
 impl KitDetail {
+    /// The ids of the `limit` most recently updated kits, newest first.
+    pub async fn newest_ids(conn: &mut PgConn, limit: i64) -> QueryResult<Vec<i32>> {
+        kits::table.select(kits::id).order((kits::last_updated.desc(), kits::id.desc())).limit(limit).load(conn).await
+    }
+
     /// Three queries, pipelined on one connection: the kit joined to its
     /// club, season, type, brand and primary colour; its competitions; its
     /// secondary colours. `None` when there is no such kit.

@@ -1,14 +1,12 @@
-use crate::bulk::{bulk_key, parse_slugs, BulkQuery};
-use crate::filters::{club_kits_key, ClubKitsQuery, KitFilter, KitListQuery};
-use crate::model::{BulkBrand, BulkRef, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem, KitRefs};
+use crate::bulk::{parse_slugs, BulkQuery};
+use crate::cache;
+use crate::filters::{ClubKitsQuery, KitListQuery};
+use crate::model::{BulkBrand, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem};
 use crate::reference::{Brand, Color, Competition, KitType};
-use crate::scopes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, LoadCtx, TtlClass};
 use fkapi_clubs::Club;
-use fkapi_db::PgPool;
 use fkapi_seasons::Season;
-use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Pagination, Visibility};
+use fkapi_web::{cached_response, ApiError, AppContext, ErrorBody, Pagination, Visibility};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -39,43 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(bulk_kits).service(list_kits).service(get_kit).service(get_kit_json).service(list_club_kits);
 }
 
-fn kit_not_found(kit_id: i32) -> ApiError {
-    ApiError::NotFound(format!("Kit with ID {kit_id} not found"))
-}
-
-fn club_not_found(club_id: i32) -> ApiError {
-    ApiError::NotFound(format!("Club with ID {club_id} not found"))
-}
-
-/// Loads one kit's detail in two phases.
-///
-/// Why two phases (DESIGN.md, guarantee 1): the entry must record the
-/// generations of every row it shows, read *before* those rows are read.
-/// The kit's own scope (`kit:<id>`) is static and already recorded by the
-/// cache before this runs; but which club, season, brand and competitions
-/// the kit shows is only known from the kit row. So we first resolve those
-/// ids with one small query, record their generations with `depend_on`,
-/// and only then run the queries that build the response. A write that
-/// lands after `depend_on` bumps a recorded generation, so the entry is dead
-/// on arrival. A kit moved to another club (or season, brand…) between the
-/// two phases bumps `kit:<id>`, recorded before phase one, so ids resolved
-/// this way cannot go stale unnoticed; generations read after the building
-/// query could.
-async fn load_kit_detail(db: PgPool, load: LoadCtx, kit_id: i32) -> Result<Vec<u8>, ApiError> {
-    let mut conn = fkapi_db::conn(&db).await?;
-    let refs = KitRefs::of_kit(&mut conn, kit_id).await?.ok_or_else(|| kit_not_found(kit_id))?;
-    load.depend_on(refs.scopes()).await;
-    let kit = KitDetail::load(&mut conn, kit_id).await?.ok_or_else(|| kit_not_found(kit_id))?;
-    json_bytes(&kit)
-}
-
 /// The cached detail behind both kit routes (one entry for both).
 async fn kit_detail_response(req: &HttpRequest, ctx: &AppContext, kit_id: i32) -> Result<HttpResponse, ApiError> {
-    let query = CachedQuery::new("kit_json", generate_cache_key("kit_json", &[&kit_id], &[]), TtlClass::VeryLong)
-        .depends_on([scopes::kit(kit_id)])
-        .allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx.cache.get_or_load(query, move |load| load_kit_detail(db, load, kit_id)).await?;
+    let cached = cache::cached_kit_detail(ctx, kit_id).await?;
     Ok(cached_response(req, &cached, Visibility::Public))
 }
 
@@ -149,17 +113,7 @@ pub async fn list_kits(
 ) -> Result<HttpResponse, ApiError> {
     let filter = params.into_inner().into_filter()?;
     let (page, page_size) = paging.into_inner().resolve()?;
-    let query = CachedQuery::new("kits", filter.list_key(page, page_size), TtlClass::Medium)
-        .depends_on(filter.scopes())
-        .allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx
-        .cache
-        .get_or_load(query, move |_| async move {
-            let mut conn = fkapi_db::conn(&db).await?;
-            json_bytes(&KitListItem::list(&mut conn, &filter, page, page_size).await?)
-        })
-        .await?;
+    let cached = cache::cached_kit_list(&ctx, filter, page, page_size).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
 
@@ -188,34 +142,8 @@ pub async fn list_club_kits(
     let club_id = club_id.into_inner();
     let season = params.into_inner().season;
     let (page, page_size) = paging.into_inner().resolve()?;
-    let filter = KitFilter { club: Some(club_id), season, ..KitFilter::default() };
-    let query = CachedQuery::new("club_kits", club_kits_key(club_id, season, page, page_size), TtlClass::Medium)
-        .depends_on(filter.scopes())
-        .allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx
-        .cache
-        .get_or_load(query, move |_| async move {
-            let mut conn = fkapi_db::conn(&db).await?;
-            if !Club::exists(&mut conn, club_id).await? {
-                return Err(club_not_found(club_id));
-            }
-            json_bytes(&KitListItem::list(&mut conn, &filter, page, page_size).await?)
-        })
-        .await?;
+    let cached = cache::cached_club_kits(&ctx, club_id, season, page, page_size).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
-}
-
-/// Loads bulk items in two phases, for the reason given on
-/// [`load_kit_detail`]: resolve the kits' club, season and brand ids, record
-/// those rows' generations, then build. The static `kits` scope (recorded
-/// before this runs) covers any kit row changing between the phases.
-async fn load_bulk(db: PgPool, load: LoadCtx, slugs: Vec<String>) -> Result<Vec<u8>, ApiError> {
-    let mut conn = fkapi_db::conn(&db).await?;
-    let refs = BulkRef::of_slugs(&mut conn, &slugs).await?;
-    load.depend_on(BulkRef::scopes(&refs)).await;
-    let ids: Vec<i32> = refs.iter().map(|r| r.id).collect();
-    json_bytes(&KitBulkItem::load(&mut conn, &ids, &slugs).await?)
 }
 
 /// Several kits by slug (or kit page URL), in the order asked; unknown slugs are skipped.
@@ -239,10 +167,7 @@ pub async fn bulk_kits(
     params: web::Query<BulkQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let slugs = parse_slugs(params.slugs.as_deref())?;
-    let query =
-        CachedQuery::new("kits_bulk", bulk_key(&slugs), TtlClass::Medium).depends_on([scopes::KITS]).allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx.cache.get_or_load(query, move |load| load_bulk(db, load, slugs)).await?;
+    let cached = cache::cached_bulk(&ctx, slugs).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
 

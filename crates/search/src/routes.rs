@@ -2,7 +2,7 @@ use crate::keyword::Keyword;
 use crate::query::search;
 use crate::targets::{Brands, ClubSearchResult, Clubs, Competitions, KitSearchResult, Kits, Search, Seasons};
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, Cached, CachedQuery, TtlClass};
+use fkapi_cache::{Cached, CachedQuery};
 use fkapi_kits::{Brand, Competition};
 use fkapi_seasons::SeasonSummary;
 use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
@@ -36,11 +36,11 @@ pub struct SearchParams {
     pub keyword: Option<String>,
 }
 
-/// Answers one search from the cache, loading it on a miss. Public so the
-/// cache warmer can fill search entries exactly as requests do.
+/// Answers one search from the cache, loading it on a miss; also what
+/// `warm-cache --search` fills.
+#[tracing::instrument(skip(ctx), fields(search = S::CACHE_TYPE.name))]
 pub async fn cached_search<S: Search>(ctx: &AppContext, keyword: Keyword) -> Result<Cached, ApiError> {
-    let key = generate_cache_key(S::CACHE_TYPE, &[&keyword], &[]);
-    let query = CachedQuery::new(S::CACHE_TYPE, key, TtlClass::Short).depends_on(S::scopes()).allow_stale();
+    let query = CachedQuery::new(S::CACHE_TYPE.key(&[&keyword], &[])).depends_on(S::scopes());
     let db = ctx.db.clone();
     ctx.cache
         .get_or_load(query, move |_| async move {
@@ -60,7 +60,7 @@ async fn respond<S: Search>(
     let keyword = Keyword::parse(params.keyword.as_deref())?;
     // Counted in memory and flushed in the background: `warm-cache --search`
     // warms the most searched keywords.
-    ctx.cache.count_popular(S::CACHE_TYPE, keyword.as_str());
+    ctx.cache.count_popular(S::CACHE_TYPE.name, keyword.as_str());
     let cached = cached_search::<S>(ctx, keyword).await?;
     Ok(cached_response(req, &cached, Visibility::Public))
 }

@@ -3,7 +3,7 @@ use crate::model::{
 };
 use crate::{scopes, token, Caller, TokenCache};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, LoadCtx, Scope, TtlClass};
+use fkapi_cache::{CachedQuery, LoadCtx, Scope};
 use fkapi_db::PgPool;
 use fkapi_kits::KitListItem;
 use fkapi_web::{
@@ -214,9 +214,8 @@ pub async fn get_collection(
     // but only the owner (or the admin) ever gets to look it up.
     caller.require(user_id)?;
     let (page, page_size) = paging.into_inner().resolve()?;
-    let key = generate_cache_key("user_collection", &[&user_id, &"page", &page, &"page_size", &page_size], &[]);
-    let query =
-        CachedQuery::new("user_collection", key, TtlClass::VeryLong).depends_on([scopes::user_collection(user_id)]);
+    let query = CachedQuery::new(crate::cache::collection_key(user_id, page, page_size))
+        .depends_on([scopes::user_collection(user_id)]);
     let db = ctx.db.clone();
     let cached = ctx.cache.get_or_load(query, move |load| load_collection(db, load, user_id, page, page_size)).await?;
     Ok(cached_response(&req, &cached, Visibility::Private))

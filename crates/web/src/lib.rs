@@ -19,6 +19,8 @@ use fkapi_cache::Cache;
 use fkapi_db::PgPool;
 
 /// What every handler needs, shared through `web::Data<AppContext>`.
+/// Cheap to clone (the pool and the cache are handles).
+#[derive(Clone)]
 pub struct AppContext {
     pub db: PgPool,
     pub cache: Cache,
@@ -31,6 +33,18 @@ impl std::fmt::Debug for AppContext {
         f.debug_struct("AppContext")
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
+    }
+}
+
+/// A warm target that fills one entry by calling the same cached function
+/// the route calls, so its key and bytes are those of a client request.
+pub fn warm_target(
+    label: String,
+    fill: impl std::future::Future<Output = Result<fkapi_cache::Cached, ApiError>> + Send + 'static,
+) -> fkapi_cache::WarmTarget {
+    fkapi_cache::WarmTarget {
+        label,
+        fill: Box::pin(async move { fill.await.map(|cached| cached.status).map_err(|e| e.to_string()) }),
     }
 }
 
