@@ -6,7 +6,7 @@ use crate::invalidation;
 use crate::warm::{self, WarmOptions, WarmReport};
 use actix_web::{get, post, web, HttpResponse};
 use fkapi_cache::{OperatorScopeError, RedisStats, TypeStats};
-use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody, JsonBody};
+use fkapi_web::{AdminKey, ApiError, AppContext, Cause, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -96,9 +96,8 @@ pub async fn health(ctx: web::Data<AppContext>) -> HttpResponse {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let families = state.registry.gather();
-    let text = prometheus::TextEncoder::new()
-        .encode_to_string(&families)
-        .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
+    let text =
+        prometheus::TextEncoder::new().encode_to_string(&families).map_err(|e| ApiError::Internal(Cause::new(e)))?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
@@ -170,7 +169,7 @@ pub async fn cache_invalidate(
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let done = invalidation::by_operator(&ctx, &request.scope, request.id).await.map_err(|e| match e {
-        OperatorScopeError::Lookup { .. } => ApiError::Unavailable(e.to_string()),
+        OperatorScopeError::Lookup { .. } => ApiError::Unavailable(Cause::new(e)),
         other => ApiError::BadRequest(other.to_string()),
     })?;
     Ok(HttpResponse::Ok().json(InvalidateResponse { invalidated: done.scopes, reached_redis: done.reached_redis }))
@@ -190,7 +189,8 @@ pub async fn cache_warm(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     body.validate().map_err(ApiError::BadRequest)?;
-    let report =
-        warm::warm(&state.ctx, &body, |_| {}, || {}).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let report = warm::warm(&state.ctx, &body, |_| {}, || {})
+        .await
+        .map_err(|e| ApiError::Unavailable(Cause::msg(format!("{e:#}"))))?;
     Ok(HttpResponse::Ok().json(report))
 }

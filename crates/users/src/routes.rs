@@ -147,6 +147,7 @@ pub async fn rotate_token(
 /// Resolving the club ids in phase one instead would read the kit rows
 /// before their generation was taken: a kit moved to another club in
 /// between would leave the entry blind to renames of the new club.
+#[tracing::instrument(skip(db, load))]
 async fn load_collection(
     db: PgPool,
     load: LoadCtx,
@@ -238,6 +239,7 @@ pub async fn get_collection(
     )
 )]
 #[post("/api/user-collection/{user_id}/kits")]
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn add_to_collection(
     caller: Caller,
     ctx: web::Data<AppContext>,
@@ -279,6 +281,7 @@ pub async fn add_to_collection(
     )
 )]
 #[delete("/api/user-collection/{user_id}/kits/{kit_id}")]
+#[tracing::instrument(skip_all, fields(path = ?path))]
 pub async fn remove_from_collection(
     caller: Caller,
     ctx: web::Data<AppContext>,

@@ -163,7 +163,7 @@ impl FromRequest for AdminKey {
 fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
     let ctx = req
         .app_data::<web::Data<AppContext>>()
-        .ok_or_else(|| ApiError::Internal("application context missing".into()))?;
+        .ok_or_else(|| ApiError::Internal(crate::Cause::msg("application context missing")))?;
     let Some(expected) = ctx.admin_key.as_deref() else {
         return Err(ApiError::Forbidden("write routes are disabled: FKAPI_ADMIN_KEY is not set on the server".into()));
     };

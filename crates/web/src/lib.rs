@@ -11,7 +11,7 @@ mod extract;
 mod respond;
 
 pub use doc::document_extractor_errors;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, Cause, ErrorBody};
 pub use extract::{extractor_configs, AdminKey, JsonBody, Pagination, ValidatedJson, MAX_PAGE_SIZE};
 pub use respond::{cached_response, json_bytes, Visibility};
 
