@@ -18,6 +18,7 @@ pub mod entry;
 mod flight;
 pub mod key;
 pub mod metrics;
+pub mod scan;
 pub mod scope;
 pub mod ttl;
 
@@ -26,5 +27,6 @@ pub use client::{
     TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
+pub use scan::{scan_each, scan_keys};
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};

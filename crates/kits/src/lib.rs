@@ -7,6 +7,7 @@ pub mod model;
 pub mod reference;
 mod routes;
 pub mod scopes;
+pub mod vocabulary;
 
 pub use filters::{ClubKitsQuery, KitFilter, KitListQuery};
 pub use model::{BulkBrand, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem};
