@@ -316,12 +316,11 @@ impl EmptyDatabase {
     pub async fn create(label: &str) -> EmptyDatabase {
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let name = format!("fkapi_t_{}_{label}_{id}", std::process::id());
-        let mut conn = admin_conn().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut conn)
+        drop_database(&name).await;
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin_conn().await)
             .await
-            .expect("drop");
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+            .expect("create database");
         EmptyDatabase { url: database_url(&name), name }
     }
 }

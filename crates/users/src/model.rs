@@ -7,7 +7,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 use fkapi_db::schema::{clubs, collection_entries, kits, seasons, users};
 use fkapi_db::PgConn;
-use fkapi_kits::model::{ListRow, LIST_COLUMNS};
+use fkapi_kits::model::{list_columns, ListRow};
 use fkapi_kits::KitListItem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -263,7 +263,7 @@ impl CollectionEntry {
             .filter(collection_entries::kit_id.eq_any(kit_ids))
             .order((collection_entries::added_at.desc(), collection_entries::kit_id.asc()))
             .select((
-                LIST_COLUMNS,
+                list_columns(),
                 collection_entries::size,
                 collection_entries::condition,
                 collection_entries::notes,
