@@ -62,10 +62,10 @@ lint:
 openapi:
 	$(CARGO) run -q -p fkapi-api -- openapi > openapi/openapi.json
 
+# The tests' own rule picks the server (FKAPI_TEST_DATABASE_URL, else
+# DATABASE_URL's server), so this cleans where the tests wrote.
 clean-test-dbs: services
-	psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -Atc \
-	  "SELECT 'DROP DATABASE \"' || datname || '\" WITH (FORCE);' FROM pg_database WHERE datname LIKE 'fkapi\_t%'" \
-	  | psql "$${FKAPI_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}/postgres" -q
+	$(CARGO) run -q -p fkapi-tests --bin clean-test-dbs
 
 # Benchmarks (bench/, BENCHMARKS.md). `make bench` seeds the large scale into
 # the fkapi_bench database once and writes BENCHMARKS.md and

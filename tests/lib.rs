@@ -19,42 +19,80 @@ pub const ADMIN_KEY: &str = "test-admin-key";
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
-/// Server URL of PostgreSQL without a database name.
-pub fn postgres_base() -> String {
-    std::env::var("FKAPI_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+/// The server the tests use when neither variable below names one.
+const DEFAULT_TEST_SERVER: &str = "postgres://postgres:postgres@127.0.0.1:5432";
+
+/// The PostgreSQL server the per-test databases are created on, as a URL
+/// whose database name does not matter: `FKAPI_TEST_DATABASE_URL`, else
+/// `DATABASE_URL` (the server `fkapi` itself uses), else 127.0.0.1:5432.
+/// `make clean-test-dbs` asks this function too, so both always agree.
+pub fn postgres_server() -> String {
+    ["FKAPI_TEST_DATABASE_URL", "DATABASE_URL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|url| !url.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_TEST_SERVER.into())
 }
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "redis://127.0.0.1:6379".into())
 }
 
-fn database_url(name: &str) -> String {
-    format!("{}/{name}", postgres_base().trim_end_matches('/'))
+/// The URL of database `name` on [`postgres_server`] (user, password,
+/// host, port and options kept, the database name replaced).
+pub fn database_url(name: &str) -> String {
+    let server = postgres_server();
+    let mut url = url::Url::parse(&server)
+        .unwrap_or_else(|e| panic!("FKAPI_TEST_DATABASE_URL / DATABASE_URL is not a postgres:// URL: {e}"));
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
-/// Changes whenever a migration or the seeder changes, so a stale template
-/// is never reused.
-fn template_name() -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut hasher = Md5::new();
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("migrations"))
-        .expect("migrations dir")
-        .flatten()
-        .flat_map(|dir| std::fs::read_dir(dir.path()).into_iter().flatten().flatten().map(|f| f.path()))
-        .collect();
-    files.push(root.join("crates/db/src/seed.rs"));
-    files.sort();
-    for file in files {
-        hasher.update(file.to_string_lossy().as_bytes());
-        hasher.update(std::fs::read(&file).unwrap_or_default());
+/// The files under `dir` (recursively), for hashing.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
     }
-    let digest = hasher.finalize();
-    format!("fkapi_tpl_{}", digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    files
+}
+
+/// Changes whenever a migration, the seeder (its code and data files) or
+/// the catalogue it generates changes (the slug rule and the colour and
+/// design lists live in other crates), so a stale template is never reused.
+fn template_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut hasher = Md5::new();
+        let mut files = files_under(&root.join("migrations"));
+        files.extend(files_under(&root.join("crates/seed/src")));
+        files.extend(files_under(&root.join("crates/seed/data")));
+        assert!(files.iter().any(|f| f.ends_with("generate.rs")), "the seeder's sources moved: update template_name");
+        files.sort();
+        for file in files {
+            // Relative paths: every checkout of the same sources shares one template.
+            hasher.update(file.strip_prefix(&root).unwrap_or(&file).to_string_lossy().as_bytes());
+            hasher.update(std::fs::read(&file).unwrap_or_default());
+        }
+        let catalogue = fkapi_seed::generate(fkapi_seed::Scale::Small).expect("seeder data files");
+        hasher.update(format!("{catalogue:?}").as_bytes());
+        let digest = hasher.finalize();
+        format!("fkapi_tpl_{}", digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    })
+    .clone()
 }
 
 async fn admin_conn() -> AsyncPgConnection {
     AsyncPgConnection::establish(&database_url("postgres")).await.expect("connect to postgres")
 }
+
+/// The test databases (`fkapi_t_<pid>_…`) and templates (`fkapi_tpl_…`).
+const TEST_DATABASES: &str = "SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'";
 
 #[derive(diesel::QueryableByName)]
 struct Name {
@@ -68,11 +106,7 @@ async fn ensure_template() -> String {
     let template = template_name();
     let mut conn = admin_conn().await;
     diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
-    let existing: Vec<Name> =
-        diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'")
-            .load(&mut conn)
-            .await
-            .expect("list databases");
+    let existing: Vec<Name> = diesel::sql_query(TEST_DATABASES).load(&mut conn).await.expect("list databases");
     for db in &existing {
         let dead_test = db
             .name
@@ -94,7 +128,7 @@ async fn ensure_template() -> String {
         diesel::sql_query(format!("CREATE DATABASE \"{building}\"")).execute(&mut conn).await.expect("create template");
         fkapi_db::run_migrations(&database_url(&building)).await.expect("migrate template");
         let mut seed_conn = AsyncPgConnection::establish(&database_url(&building)).await.expect("connect template");
-        fkapi_db::seed::seed(&mut seed_conn, fkapi_db::seed::Scale::Small).await.expect("seed template");
+        fkapi_seed::seed(&mut seed_conn, fkapi_seed::Scale::Small).await.expect("seed template");
         drop(seed_conn);
         diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""))
             .execute(&mut conn)
@@ -123,7 +157,7 @@ impl TestApp {
 
     /// Lets a test adjust the settings (e.g. cache off, another Redis).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let template = ensure_template().await;
+        let mut template = ensure_template().await;
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let db_name = format!("fkapi_t_{}_{id}", std::process::id());
         let mut conn = admin_conn().await;
@@ -140,10 +174,12 @@ impl TestApp {
                 .await
             {
                 Ok(_) => break,
-                Err(e) if attempt < 50 => {
+                Err(_) if attempt < 50 => {
                     attempt += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    // A checkout with other migrations or seeder may have
+                    // swept our template meanwhile: make sure it is there.
+                    template = ensure_template().await;
                 }
                 Err(e) => panic!("could not copy template: {e}"),
             }
@@ -252,34 +288,12 @@ impl Drop for TestApp {
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async move {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&database_url("postgres")).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
+                drop_database(&db_name).await;
                 if let Ok(client) = redis::Client::open(redis) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let mut cursor: u64 = 0;
-                        loop {
-                            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(&pattern)
-                                .arg("COUNT")
-                                .arg(1000)
-                                .query_async(&mut conn)
-                                .await
-                            else {
-                                break;
-                            };
-                            if !keys.is_empty() {
-                                let _: redis::RedisResult<()> =
-                                    redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-                            }
-                            cursor = next;
-                            if cursor == 0 {
-                                break;
-                            }
+                        let keys = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
+                        for chunk in keys.chunks(1000) {
+                            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
                         }
                     }
                 }
@@ -287,6 +301,58 @@ impl Drop for TestApp {
         })
         .join();
     }
+}
+
+/// An empty database of the test's own on [`postgres_server`] (not copied
+/// from the template, not migrated), dropped when the value drops, also
+/// when the test fails; named like a test database, so a run that was
+/// killed has it swept by the next one.
+pub struct EmptyDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl EmptyDatabase {
+    pub async fn create(label: &str) -> EmptyDatabase {
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let name = format!("fkapi_t_{}_{label}_{id}", std::process::id());
+        drop_database(&name).await;
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin_conn().await)
+            .await
+            .expect("create database");
+        EmptyDatabase { url: database_url(&name), name }
+    }
+}
+
+impl Drop for EmptyDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(drop_database(&name));
+        })
+        .join();
+    }
+}
+
+/// Drops database `name` (if it exists), closing its connections.
+async fn drop_database(name: &str) {
+    if let Ok(mut conn) = AsyncPgConnection::establish(&database_url("postgres")).await {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await;
+    }
+}
+
+/// Drops every test database and template on [`postgres_server`] (for
+/// `make clean-test-dbs`, after test runs that were killed); returns their
+/// names.
+pub async fn drop_all_test_databases() -> Vec<String> {
+    let mut conn = admin_conn().await;
+    let names: Vec<Name> = diesel::sql_query(TEST_DATABASES).load(&mut conn).await.expect("list databases");
+    for db in &names {
+        drop_database(&db.name).await;
+    }
+    names.into_iter().map(|db| db.name).collect()
 }
 
 /// A Redis server of the test's own, on a free port, persisting to an

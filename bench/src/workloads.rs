@@ -5,7 +5,7 @@ use crate::load::{self, Latency, WrkRun};
 use crate::servers::{PrivateRedis, Server, ServerSpec, ADMIN_KEY};
 use crate::{Args, Results};
 use anyhow::Context;
-use fkapi_cache::{Cache, CacheConfig};
+use fkapi_cache::{scan_keys, Cache, CacheConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -560,23 +560,7 @@ async fn invalidation(args: &Args, redis: &PrivateRedis) -> anyhow::Result<Vec<I
                 pipe.query_async::<()>(&mut conn).await?;
                 let t = Instant::now();
                 let found: Vec<String> = if scan {
-                    let mut found = Vec::new();
-                    let mut cursor = 0u64;
-                    loop {
-                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg("fkapi:club_3_*")
-                            .arg("COUNT")
-                            .arg(1000)
-                            .query_async(&mut conn)
-                            .await?;
-                        found.extend(batch);
-                        cursor = next;
-                        if cursor == 0 {
-                            break found;
-                        }
-                    }
+                    scan_keys(&mut conn, "fkapi:club_3_*", 1000).await?
                 } else {
                     redis::cmd("KEYS").arg("fkapi:club_3_*").query_async(&mut conn).await?
                 };
@@ -595,20 +579,6 @@ async fn invalidation(args: &Args, redis: &PrivateRedis) -> anyhow::Result<Vec<I
     }
     redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await?;
     Ok(out)
-}
-
-async fn scan_keys(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> anyhow::Result<Vec<String>> {
-    let mut found = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(conn).await?;
-        found.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            return Ok(found);
-        }
-    }
 }
 
 async fn measure(
@@ -657,7 +627,7 @@ async fn memory<'a>(
             let kit_keys: Vec<String> =
                 kit_ids.iter().map(|id| entry_key(&server.namespace, &format!("kit_json_{id}"))).collect();
             out.push(measure(&mut conn, &kit_keys, "kit detail (kit_json)", label).await?);
-            let list_keys = scan_keys(&mut conn, &entry_key(&server.namespace, "kits_*")).await?;
+            let list_keys = scan_keys(&mut conn, &entry_key(&server.namespace, "kits_*"), 1000).await?;
             let list_keys: Vec<String> = list_keys.into_iter().filter(|k| !k.contains(":kits_bulk_")).collect();
             out.push(measure(&mut conn, &list_keys, "kits list (kits, 20 items)", label).await?);
         }
@@ -680,7 +650,7 @@ async fn memory<'a>(
 async fn cleanup(redis_url: &str, ns: &str) {
     let Ok(mut conn) = redis_conn(redis_url).await else { return };
     let pattern = format!("{{{ns}:v*");
-    if let Ok(keys) = scan_keys(&mut conn, &pattern).await {
+    if let Ok(keys) = scan_keys(&mut conn, &pattern, 1000).await {
         for chunk in keys.chunks(1000) {
             let _: Result<u64, _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
         }

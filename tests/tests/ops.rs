@@ -114,17 +114,11 @@ async fn swagger_ui_and_document_are_served() {
 
 #[tokio::test]
 async fn migrations_reverse_cleanly() {
-    let name = format!("fkapi_t_{}_migrations", std::process::id());
-    let base = fkapi_tests::postgres_base();
-    let url = format!("{}/{name}", base.trim_end_matches('/'));
-    fkapi_db::create_database_if_missing(&url).await.unwrap();
-    let applied = fkapi_db::run_migrations(&url).await.unwrap();
+    let db = fkapi_tests::EmptyDatabase::create("migrations").await;
+    let applied = fkapi_db::run_migrations(&db.url).await.unwrap();
     assert!(!applied.is_empty());
-    let reverted = fkapi_db::revert_all_migrations(&url).await.unwrap();
+    let reverted = fkapi_db::revert_all_migrations(&db.url).await.unwrap();
     assert_eq!(reverted, applied.len());
-    let again = fkapi_db::run_migrations(&url).await.unwrap();
+    let again = fkapi_db::run_migrations(&db.url).await.unwrap();
     assert_eq!(again.len(), applied.len());
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut conn = AsyncPgConnection::establish(&format!("{}/postgres", base.trim_end_matches('/'))).await.unwrap();
-    diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
 }

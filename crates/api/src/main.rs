@@ -112,14 +112,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn seed(settings: Settings, scale: &str, if_empty: bool) -> anyhow::Result<()> {
     use diesel_async::{AsyncConnection, AsyncPgConnection};
-    let scale: fkapi_db::seed::Scale = scale.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scale: fkapi_seed::Scale = scale.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut conn =
         AsyncPgConnection::establish(&settings.database_url.0).await.context("connecting to the database")?;
-    if if_empty && fkapi_db::seed::has_kits(&mut conn).await? {
+    if if_empty && fkapi_seed::has_kits(&mut conn).await? {
         println!("database already has kits; not seeding (drop --if-empty to top it up)");
         return Ok(());
     }
-    let report = fkapi_db::seed::seed(&mut conn, scale).await?;
+    let report = fkapi_seed::seed(&mut conn, scale).await?;
     println!(
         "seeded {scale:?}: {} clubs, {} seasons, {} brands, {} competitions, {} kits ({} new) in {:.1}s",
         report.clubs,

@@ -925,28 +925,16 @@ impl Cache {
         let generation_prefix = self.inner.ns.generation_prefix().to_string();
         let prefix_len = self.inner.ns.prefix().len();
         let mut counts: BTreeMap<&'static str, i64> = registry.cache_types().map(|t| (t.name, 0)).collect();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .ok()?;
+        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys| {
             for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
                 let rest = &key[prefix_len.min(key.len())..];
                 if let Some(cache_type) = registry.type_of_key(rest) {
                     *counts.entry(cache_type.name).or_default() += 1;
                 }
             }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        })
+        .await
+        .ok()?;
         for (cache_type, count) in &counts {
             self.inner.metrics.entries.with_label_values(&[cache_type]).set(*count);
         }

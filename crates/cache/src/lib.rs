@@ -19,6 +19,7 @@ mod flight;
 pub mod key;
 pub mod metrics;
 pub mod registry;
+pub mod scan;
 pub mod scope;
 pub mod ttl;
 
@@ -31,5 +32,6 @@ pub use registry::{
     CacheKey, CacheType, Domain, OperatorScope, OperatorScopeError, OperatorTarget, Registry, RowChange, WarmSource,
     WarmTarget,
 };
+pub use scan::{scan_each, scan_keys};
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};

@@ -2,7 +2,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use fkapi_db::schema::{clubs, kits};
 use fkapi_db::PgConn;
-use fkapi_web::{double_option, validate_country, validate_slug};
+use fkapi_web::admin::slug_or_default;
+use fkapi_web::{double_option, validate_country, validate_slug, ApiError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -34,17 +35,12 @@ impl Club {
         diesel::select(diesel::dsl::exists(clubs::table.find(id))).get_result(conn).await
     }
 
-    pub async fn insert(conn: &mut PgConn, input: &ClubInput) -> QueryResult<Club> {
-        diesel::insert_into(clubs::table).values(input).returning(Club::as_returning()).get_result(conn).await
+    pub async fn insert(conn: &mut PgConn, row: &ClubRow) -> QueryResult<Club> {
+        diesel::insert_into(clubs::table).values(row).returning(Club::as_returning()).get_result(conn).await
     }
 
-    pub async fn update(conn: &mut PgConn, id: i32, input: &ClubInput) -> QueryResult<Option<Club>> {
-        diesel::update(clubs::table.find(id))
-            .set(input)
-            .returning(Club::as_returning())
-            .get_result(conn)
-            .await
-            .optional()
+    pub async fn update(conn: &mut PgConn, id: i32, row: &ClubRow) -> QueryResult<Option<Club>> {
+        diesel::update(clubs::table.find(id)).set(row).returning(Club::as_returning()).get_result(conn).await.optional()
     }
 
     pub async fn delete(conn: &mut PgConn, id: i32) -> QueryResult<bool> {
@@ -64,18 +60,20 @@ impl Club {
     }
 }
 
+/// The longest club slug (the column's length).
+const SLUG_MAX: usize = 200;
+
 /// Body of POST and PUT /api/clubs: the whole club.
-#[derive(Debug, Clone, Deserialize, Validate, Insertable, AsChangeset, ToSchema)]
-#[diesel(table_name = clubs, treat_none_as_null = true)]
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClubInput {
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "Arsenal", min_length = 1, max_length = 200)]
     pub name: String,
-    /// Lowercase words joined by dashes; unique.
+    /// Lowercase words joined by dashes, unique; defaults to the name's slug.
     #[validate(length(min = 1, max = 200), custom(function = "validate_slug"))]
     #[schema(example = "arsenal", min_length = 1, max_length = 200, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
-    pub slug: String,
+    pub slug: Option<String>,
     #[validate(range(min = 1))]
     #[schema(minimum = 1)]
     pub id_fka: Option<i32>,
@@ -90,6 +88,33 @@ pub struct ClubInput {
     #[validate(custom(function = "validate_country"))]
     #[schema(example = "GB", pattern = r"^[A-Z]{2}$")]
     pub country: Option<String>,
+}
+
+/// A club as stored: [`ClubInput`] with its slug settled.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = clubs, treat_none_as_null = true)]
+pub struct ClubRow {
+    pub name: String,
+    pub slug: String,
+    pub id_fka: Option<i32>,
+    pub logo: Option<String>,
+    pub logo_dark: Option<String>,
+    pub country: Option<String>,
+}
+
+impl ClubInput {
+    /// The row to store: the slug the body names, or the one slug rule's
+    /// slug of the name (the seeder's too); 422 when the name gives none.
+    pub fn into_row(self) -> Result<ClubRow, ApiError> {
+        Ok(ClubRow {
+            slug: slug_or_default(self.slug, &self.name, "", SLUG_MAX)?,
+            name: self.name,
+            id_fka: self.id_fka,
+            logo: self.logo,
+            logo_dark: self.logo_dark,
+            country: self.country,
+        })
+    }
 }
 
 /// Body of PATCH /api/clubs/{id}: only the fields to change; `null` clears
@@ -120,7 +145,7 @@ impl ClubPatch {
     pub fn apply_to(self, club: Club) -> ClubInput {
         ClubInput {
             name: self.name.unwrap_or(club.name),
-            slug: self.slug.unwrap_or(club.slug),
+            slug: Some(self.slug.unwrap_or(club.slug)),
             id_fka: self.id_fka.unwrap_or(club.id_fka),
             logo: self.logo.unwrap_or(club.logo),
             logo_dark: self.logo_dark.unwrap_or(club.logo_dark),

@@ -52,12 +52,12 @@ impl AdminResource for Club {
     type Patch = ClubPatch;
 
     async fn create(conn: &mut PgConn, input: ClubInput) -> Result<Written<Self>, ApiError> {
-        let record = Club::insert(conn, &input).await?;
+        let record = Club::insert(conn, &input.into_row()?).await?;
         Ok(Written { stale: scopes::on_club_change(record.id), record })
     }
 
     async fn replace(conn: &mut PgConn, id: i32, input: ClubInput) -> Result<Written<Self>, ApiError> {
-        let record = Club::update(conn, id, &input).await?.ok_or_else(|| Self::not_found(id))?;
+        let record = Club::update(conn, id, &input.into_row()?).await?.ok_or_else(|| Self::not_found(id))?;
         Ok(Written { stale: scopes::on_club_change(id), record })
     }
 

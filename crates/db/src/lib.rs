@@ -1,9 +1,8 @@
-//! Database access for fkapi: the diesel schema, the async connection pool,
-//! the embedded migrations and the deterministic demo-data seeder. Domain
-//! crates own their queries; this crate owns how we reach PostgreSQL.
+//! Database access for fkapi: the diesel schema, the async connection pool
+//! and the embedded migrations. Domain crates own their queries (and
+//! crates/seed the demo data); this crate owns how we reach PostgreSQL.
 
 pub mod schema;
-pub mod seed;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};

@@ -10,46 +10,7 @@ use fkapi_seasons::scopes::SEASONS;
 use fkapi_web::ApiError;
 use serde::Deserialize;
 
-/// FKApi's primary colours, as stored in `colors.name`.
-pub const COLOR_NAMES: [&str; 17] = [
-    "White",
-    "Red",
-    "Blue",
-    "Black",
-    "Yellow",
-    "Green",
-    "Sky blue",
-    "Navy",
-    "Orange",
-    "Gray",
-    "Claret",
-    "Purple",
-    "Pink",
-    "Brown",
-    "Gold",
-    "Silver",
-    "Off-white",
-];
-
-/// FKApi's kit designs, as stored in `kits.design`.
-pub const DESIGNS: [&str; 16] = [
-    "Plain",
-    "Stripes",
-    "Graphic",
-    "Chest band",
-    "Contrasting sleeves",
-    "Pinstripes",
-    "Hoops",
-    "Single stripe",
-    "Half-and-half",
-    "Sash",
-    "Chevron",
-    "Checkers",
-    "Gradient",
-    "Diagonal",
-    "Cross",
-    "Quarters",
-];
+pub use crate::vocabulary::{COLOR_NAMES, DESIGNS};
 
 /// Bounds of the year filters.
 const MIN_YEAR: i32 = 1800;

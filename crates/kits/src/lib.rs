@@ -9,6 +9,7 @@ pub mod model;
 pub mod reference;
 mod routes;
 pub mod scopes;
+pub mod vocabulary;
 
 pub use cache::domain;
 pub use filters::{ClubKitsQuery, KitFilter, KitListQuery};

@@ -253,10 +253,34 @@ impl KitDetail {
     }
 }
 
-type ListRow = (i32, String, String, String, i32, String, i32, String, i32, Option<BigDecimal>);
+/// What [`list_columns`] loads: one [`KitListItem`] before conversion.
+pub type ListRow = (i32, String, String, String, i32, String, i32, String, i32, Option<BigDecimal>);
+
+/// The columns of a [`KitListItem`], for any query that joins kits with
+/// their club and season (the kit lists, a user's collection); select them
+/// with [`list_columns`], load them as a [`ListRow`] and build the item with
+/// [`KitListItem::from_row`].
+pub type ListColumns = (
+    kits::id,
+    kits::name,
+    kits::slug,
+    kits::main_img_url,
+    kits::team_id,
+    clubs::name,
+    kits::season_id,
+    seasons::year,
+    kits::brand_id,
+    kits::rating,
+);
+
+/// The [`ListColumns`] to pass to `select` (columns are unit values).
+pub fn list_columns() -> ListColumns {
+    ListColumns::default()
+}
 
 impl KitListItem {
-    fn from_row(row: ListRow) -> KitListItem {
+    /// The item of a row loaded with [`list_columns`].
+    pub fn from_row(row: ListRow) -> KitListItem {
         let (id, name, slug, main_img_url, team_id, team_name, season_id, season_year, brand_id, rating) = row;
         KitListItem {
             id,
@@ -320,18 +344,7 @@ impl KitListItem {
             ))
             .limit(page_size)
             .offset((page - 1) * page_size)
-            .select((
-                kits::id,
-                kits::name,
-                kits::slug,
-                kits::main_img_url,
-                kits::team_id,
-                clubs::name,
-                kits::season_id,
-                seasons::year,
-                kits::brand_id,
-                kits::rating,
-            ))
+            .select(list_columns())
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(KitListItem::from_row).collect())

@@ -1,13 +1,13 @@
 //! Users and collection entries: their JSON shapes and queries.
 
 use crate::token::TokenHash;
-use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 use fkapi_db::schema::{clubs, collection_entries, kits, seasons, users};
 use fkapi_db::PgConn;
+use fkapi_kits::model::{list_columns, ListRow};
 use fkapi_kits::KitListItem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -211,64 +211,10 @@ pub struct CollectionPage {
     pub pagination: PageInfo,
 }
 
-/// A stored rating (numeric(3,2)) as the JSON number FKApi sends (as the
-/// kit lists do).
-fn rating_number(rating: Option<BigDecimal>) -> Option<f64> {
-    rating.and_then(|r| r.with_scale_round(2, RoundingMode::HalfEven).to_f64())
-}
+type EntryRow = (ListRow, Option<String>, Option<String>, Option<String>, DateTime<Utc>);
 
-type EntryRow = (
-    i32,
-    String,
-    String,
-    String,
-    i32,
-    String,
-    i32,
-    String,
-    i32,
-    Option<BigDecimal>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-);
-
-fn entry_from_row(row: EntryRow) -> CollectionEntry {
-    let (
-        id,
-        name,
-        slug,
-        main_img_url,
-        team_id,
-        team_name,
-        season_id,
-        season_year,
-        brand_id,
-        rating,
-        size,
-        condition,
-        notes,
-        added_at,
-    ) = row;
-    CollectionEntry {
-        kit: KitListItem {
-            id,
-            name,
-            slug,
-            main_img_url,
-            team_id,
-            team_name,
-            season_id,
-            season_year,
-            brand_id,
-            rating: rating_number(rating),
-        },
-        size,
-        condition,
-        notes,
-        added_at,
-    }
+fn entry_from_row((kit, size, condition, notes, added_at): EntryRow) -> CollectionEntry {
+    CollectionEntry { kit: KitListItem::from_row(kit), size, condition, notes, added_at }
 }
 
 /// Why an entry could not be added.
@@ -317,16 +263,7 @@ impl CollectionEntry {
             .filter(collection_entries::kit_id.eq_any(kit_ids))
             .order((collection_entries::added_at.desc(), collection_entries::kit_id.asc()))
             .select((
-                kits::id,
-                kits::name,
-                kits::slug,
-                kits::main_img_url,
-                kits::team_id,
-                clubs::name,
-                kits::season_id,
-                seasons::year,
-                kits::brand_id,
-                kits::rating,
+                list_columns(),
                 collection_entries::size,
                 collection_entries::condition,
                 collection_entries::notes,

@@ -1,19 +1,22 @@
 //! The HTTP contract every domain crate shares: one error type mapped to
 //! status codes and `{"detail": …}` bodies in one place, extractor settings
 //! that turn malformed input into 400/422 instead of actix's plain text,
-//! pagination bounds, the admin-key guard, and the writer that sends a
-//! cached body as stored (with X-Cache, ETag/304 and Cache-Control).
+//! pagination bounds, the admin-key guard, the one slug rule, and the
+//! writer that sends a cached body as stored (with X-Cache, ETag/304 and
+//! Cache-Control).
 
 pub mod admin;
 mod doc;
 mod error;
 mod extract;
 mod respond;
+mod slug;
 
 pub use doc::document_extractor_errors;
 pub use error::{ApiError, Cause, ErrorBody};
 pub use extract::{extractor_configs, AdminKey, JsonBody, Pagination, ValidatedJson, MAX_PAGE_SIZE};
 pub use respond::{cached_response, json_bytes, Visibility};
+pub use slug::{is_slug, slugify, validate_slug};
 
 use fkapi_cache::Cache;
 use fkapi_db::PgPool;
@@ -48,57 +51,6 @@ pub fn warm_target(
     }
 }
 
-/// A URL slug from a display name: lowercase ASCII words joined by `-`,
-/// accents folded ("Málaga CF" → "malaga-cf").
-pub fn slugify(name: &str) -> String {
-    let mut slug = String::with_capacity(name.len());
-    for c in name.chars() {
-        let folded = fold_accent(c);
-        if folded.is_ascii_alphanumeric() {
-            slug.push(folded.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-    }
-    while slug.ends_with('-') {
-        slug.pop();
-    }
-    slug
-}
-
-fn fold_accent(c: char) -> char {
-    match c {
-        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' => 'a',
-        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
-        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
-        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' | 'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' | 'Ø' => 'o',
-        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
-        'ç' | 'Ç' => 'c',
-        'ñ' | 'Ñ' => 'n',
-        'ß' => 's',
-        other => other,
-    }
-}
-
-/// Slug rule shared by every write body (matches the database CHECK).
-pub fn is_slug(value: &str) -> bool {
-    !value.is_empty()
-        && !value.starts_with('-')
-        && !value.ends_with('-')
-        && !value.contains("--")
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// `validator` adapter for [`is_slug`].
-pub fn validate_slug(value: &str) -> Result<(), validator::ValidationError> {
-    if is_slug(value) {
-        Ok(())
-    } else {
-        Err(validator::ValidationError::new("slug")
-            .with_message("must be lowercase words of a-z and 0-9 joined by single dashes".into()))
-    }
-}
-
 /// `validator` adapter for ISO 3166 alpha-2 country codes (upper case).
 pub fn validate_country(value: &str) -> Result<(), validator::ValidationError> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -117,17 +69,4 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugify_folds_accents_and_punctuation() {
-        assert_eq!(slugify("Málaga CF"), "malaga-cf");
-        assert_eq!(slugify("  Bayern München -- 2005/06 "), "bayern-munchen-2005-06");
-        assert!(is_slug(&slugify("São Paulo FC")));
-        assert!(!is_slug("Bad Slug") && !is_slug("a--b") && !is_slug("-a"));
-    }
 }

@@ -3,8 +3,8 @@
 //! kit's club before and after it, so a kit moved to another club makes
 //! both clubs' kit lists stale.
 
-use crate::filters::DESIGNS;
 use crate::scopes;
+use crate::vocabulary::{design_schema, DESIGNS};
 use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive};
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
@@ -59,14 +59,9 @@ pub struct KitInput {
     pub type_id: i32,
     #[schema(example = 1)]
     pub brand_id: i32,
-    /// One of FKApi's designs: Plain, Stripes, Graphic, Chest band, Contrasting
-    /// sleeves, Pinstripes, Hoops, Single stripe, Half-and-half, Sash, Chevron,
-    /// Checkers, Gradient, Diagonal, Cross, Quarters.
+    // One of DESIGNS (`design_schema` documents it).
     #[validate(custom(function = "validate_design"))]
-    #[schema(
-        example = "Plain",
-        pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$"
-    )]
+    #[schema(schema_with = design_schema)]
     pub design: Option<String>,
     /// An absolute URL.
     #[validate(length(max = 500), url)]
@@ -104,7 +99,7 @@ pub struct KitPatch {
     pub type_id: Option<i32>,
     pub brand_id: Option<i32>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = r"^(Plain|Stripes|Graphic|Chest band|Contrasting sleeves|Pinstripes|Hoops|Single stripe|Half-and-half|Sash|Chevron|Checkers|Gradient|Diagonal|Cross|Quarters)$")]
+    #[schema(schema_with = design_schema)]
     pub design: Option<Option<String>>,
     #[schema(max_length = 500, format = "uri")]
     pub main_img_url: Option<String>,
