@@ -23,10 +23,12 @@ use std::time::Duration;
 pub const CACHE_TYPES: &[&str] = &[
     "club",
     "club_kits",
+    "random_clubs",
     "seasons",
     "kits",
     "kit_json",
     "kits_bulk",
+    "random_kits",
     "search_clubs",
     "search_brands",
     "search_competitions",

@@ -1,15 +1,18 @@
 //! Kits and their reference data (brands, competitions, kit types, colours):
-//! models, cached reads, admin writes, and the scopes each change makes stale.
+//! models, cached reads (detail, lists, bulk, FKApi's random kits), admin
+//! writes, and the scopes each change makes stale.
 
 pub mod bulk;
 pub mod filters;
 pub mod model;
+pub mod random;
 pub mod reference;
 mod routes;
 pub mod scopes;
 
-pub use filters::{ClubKitsQuery, KitFilter, KitListQuery};
+pub use filters::{ClubKitsQuery, KitFilter, KitListQuery, SECONDARY_COLOR};
 pub use model::{BulkBrand, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem};
+pub use random::{RandomKit, RandomKitsPage};
 pub use reference::{Brand, Color, Competition, KitType};
 pub use routes::{configure, KitsApi};
 
