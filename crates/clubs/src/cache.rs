@@ -11,7 +11,10 @@ use futures::future::BoxFuture;
 /// `GET /api/clubs/{club_id}`; key `club_<id>`.
 pub static CLUB: CacheType = CacheType::new("club", "club", TtlClass::VeryLong).serving_stale();
 
-static CACHE_TYPES: [&CacheType; 1] = [&CLUB];
+/// `GET /api/random-clubs/`; key `random_clubs_seed_<s>_page_<p>_page_size_<n>` (one shuffle per seed).
+pub static RANDOM_CLUBS: CacheType = CacheType::new("random_clubs", "random_clubs", TtlClass::Short).serving_stale();
+
+static CACHE_TYPES: [&CacheType; 2] = [&CLUB, &RANDOM_CLUBS];
 
 pub fn domain() -> Domain<AppContext> {
     Domain {

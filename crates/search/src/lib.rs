@@ -12,5 +12,5 @@ pub mod targets;
 
 pub use cache::domain;
 pub use keyword::{Keyword, SeasonToken, MAX_KEYWORD_CHARS};
-pub use routes::{cached_search, configure, SearchApi, SearchParams};
+pub use routes::{cached_search, configure, OptionalSearchParams, SearchApi, SearchParams};
 pub use targets::{Brands, ClubSearchResult, Clubs, Competitions, KitSearchResult, Kits, Search, Seasons};

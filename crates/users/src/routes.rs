@@ -7,7 +7,8 @@ use fkapi_cache::{CachedQuery, LoadCtx, Scope};
 use fkapi_db::PgPool;
 use fkapi_kits::KitListItem;
 use fkapi_web::{
-    cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, Pagination, ValidatedJson, Visibility,
+    cached_response, json_bytes, param_names, AdminKey, ApiError, AppContext, ErrorBody, PageLinks, Pagination,
+    QueryPairs, ValidatedJson, Visibility,
 };
 use utoipa::OpenApi;
 use validator::Validate;
@@ -24,6 +25,7 @@ use validator::Validate;
         CollectionData,
         CollectionPage,
         PageInfo,
+        PageLinks,
         KitListItem,
         ErrorBody
     ))
@@ -160,7 +162,9 @@ async fn load_collection(
         return Err(user_not_found(user_id));
     }
     let total = CollectionEntry::count(&mut conn, user_id).await?;
-    let kit_ids = CollectionEntry::page_kit_ids(&mut conn, user_id, page, page_size).await?;
+    // A page past the last serves the last, as FKApi's paginator does.
+    let links = PageLinks::new(page, page_size, total);
+    let kit_ids = CollectionEntry::page_kit_ids(&mut conn, user_id, links.current_page, page_size).await?;
     load.depend_on(kit_ids.iter().map(|id| fkapi_kits::scopes::kit(*id))).await;
     let refs = CollectionEntry::kit_refs(&mut conn, &kit_ids).await?;
     let mut shown: Vec<Scope> = Vec::with_capacity(refs.len() * 2);
@@ -174,13 +178,15 @@ async fn load_collection(
     load.depend_on(shown).await;
     let entries = CollectionEntry::load(&mut conn, user_id, &kit_ids).await?;
     json_bytes(&CollectionPage {
-        status: "success",
-        data: CollectionData { entries, total_entries: total },
-        pagination: PageInfo::new(page, page_size, total),
+        status: "ready",
+        data: CollectionData { success: true, entries, total_entries: total },
+        pagination: PageInfo { links, page_size },
     })
 }
 
-/// A user's kit collection, newest first (the user themself or the admin).
+/// A user's kit collection, newest first (the user themself or the admin),
+/// in FKApi's shape with `"status": "ready"`. A page past the last serves
+/// the last one, as FKApi's paginator does.
 ///
 /// Cached per user and page for a day (VERY_LONG), `Cache-Control: private`;
 /// adding or removing a kit, or a change to a kit, club or season shown,
@@ -196,7 +202,7 @@ async fn load_collection(
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String),
                  ("Cache-Control" = String, description = "private"))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed, out of range or unknown", body = ErrorBody),
         (status = 401, description = "No or invalid credentials", body = ErrorBody),
         (status = 403, description = "Another user's collection", body = ErrorBody),
         (status = 404, description = "No such user (admin)", body = ErrorBody),
@@ -209,7 +215,9 @@ pub async fn get_collection(
     ctx: web::Data<AppContext>,
     user_id: web::Path<i32>,
     paging: web::Query<Pagination>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
+    query.refuse_unknown(&[param_names::<Pagination>()])?;
     let user_id = user_id.into_inner();
     // Authorisation before the cache is even asked: the key names the user,
     // but only the owner (or the admin) ever gets to look it up.

@@ -1,7 +1,9 @@
 //! The HTTP contract every domain crate shares: one error type mapped to
 //! status codes and `{"detail": …}` bodies in one place, extractor settings
 //! that turn malformed input into 400/422 instead of actix's plain text,
-//! pagination bounds, the admin-key guard, the one slug rule, and the
+//! pagination bounds and FKApi's pagination object, query parameters
+//! checked against what each route accepts, the seeded shuffle of the
+//! random listings, the admin-key guard, the one slug rule, and the
 //! writer that sends a cached body as stored (with X-Cache, ETag/304 and
 //! Cache-Control).
 
@@ -9,13 +11,17 @@ pub mod admin;
 mod doc;
 mod error;
 mod extract;
+mod query;
 mod respond;
+mod shuffle;
 mod slug;
 
 pub use doc::document_extractor_errors;
 pub use error::{ApiError, Cause, ErrorBody};
-pub use extract::{extractor_configs, AdminKey, JsonBody, Pagination, ValidatedJson, MAX_PAGE_SIZE};
+pub use extract::{extractor_configs, AdminKey, JsonBody, PageLinks, Pagination, ValidatedJson, MAX_PAGE_SIZE};
+pub use query::{param_names, QueryPairs};
 pub use respond::{cached_response, json_bytes, Visibility};
+pub use shuffle::{shuffled_order, ShuffleQuery, MAX_SEED};
 pub use slug::{is_slug, slugify, validate_slug};
 
 use fkapi_cache::Cache;
