@@ -101,8 +101,11 @@ struct Name {
 }
 
 /// Creates the template once (under an advisory lock, so parallel test
-/// processes agree) and sweeps databases left by test processes that died.
-async fn ensure_template() -> String {
+/// processes agree), sweeps databases left by test processes that died, and
+/// copies the template into `db_name` before the lock is released: another
+/// checkout's tests (another template) sweep this one as old, so the copy
+/// must not race them.
+async fn copy_template(db_name: &str) {
     let template = template_name();
     let mut conn = admin_conn().await;
     diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
@@ -135,8 +138,27 @@ async fn ensure_template() -> String {
             .await
             .expect("publish template");
     }
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .expect("drop");
+    // Several tests may copy the template at the same moment; PostgreSQL
+    // refuses a copy while another session touches the source, so retry.
+    let mut attempt = 0;
+    loop {
+        match diesel::sql_query(format!("CREATE DATABASE \"{db_name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => break,
+            Err(_) if attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("could not copy template: {e}"),
+        }
+    }
     diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
-    template
 }
 
 /// A running server with its own database and Redis namespace.
@@ -157,33 +179,9 @@ impl TestApp {
 
     /// Lets a test adjust the settings (e.g. cache off, another Redis).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut template = ensure_template().await;
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let db_name = format!("fkapi_t_{}_{id}", std::process::id());
-        let mut conn = admin_conn().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await
-            .expect("drop");
-        // Several tests may copy the template at the same moment; PostgreSQL
-        // refuses a copy while another session touches the source, so retry.
-        let mut attempt = 0;
-        loop {
-            match diesel::sql_query(format!("CREATE DATABASE \"{db_name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
-                .execute(&mut conn)
-                .await
-            {
-                Ok(_) => break,
-                Err(_) if attempt < 50 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    // A checkout with other migrations or seeder may have
-                    // swept our template meanwhile: make sure it is there.
-                    template = ensure_template().await;
-                }
-                Err(e) => panic!("could not copy template: {e}"),
-            }
-        }
+        copy_template(&db_name).await;
         let mut settings = Settings::from_env().expect("settings");
         settings.database_url = Secret(database_url(&db_name));
         settings.redis_url = Some(Secret(redis_url()));
