@@ -2,7 +2,10 @@
 //! port, its own PostgreSQL database (a copy of a template that is migrated
 //! and seeded at the small scale once per change of migrations or seeder)
 //! and its own Redis key namespace. Both are removed when the app drops.
+//! `fleet::Fleet` starts several real `fkapi serve` processes instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fleet;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use fkapi_api::config::{Secret, Settings};
@@ -105,29 +108,20 @@ async fn ensure_template() -> String {
     template
 }
 
-/// A running server with its own database and Redis namespace.
-pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
-    pub state: AppState,
-    pub settings: Settings,
-    pub db_name: String,
-    handle: actix_web::dev::ServerHandle,
+/// A database of the test's own, copied from the template; dropped (with
+/// its connections) when this drops, also when the test panics.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
 }
 
-impl TestApp {
-    /// The default test app: caching on, admin key set.
-    pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(|_| {}).await
-    }
-
-    /// Lets a test adjust the settings (e.g. cache off, another Redis).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+impl TestDb {
+    pub async fn create() -> TestDb {
         let template = ensure_template().await;
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-        let db_name = format!("fkapi_t_{}_{id}", std::process::id());
+        let name = format!("fkapi_t_{}_{id}", std::process::id());
         let mut conn = admin_conn().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&mut conn)
             .await
             .expect("drop");
@@ -135,7 +129,7 @@ impl TestApp {
         // refuses a copy while another session touches the source, so retry.
         let mut attempt = 0;
         loop {
-            match diesel::sql_query(format!("CREATE DATABASE \"{db_name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
+            match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
                 .execute(&mut conn)
                 .await
             {
@@ -148,8 +142,107 @@ impl TestApp {
                 Err(e) => panic!("could not copy template: {e}"),
             }
         }
+        TestDb { url: database_url(&name), name }
+    }
+
+    /// A direct connection, for out-of-band writes.
+    pub async fn connect(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url).await.expect("connect test db")
+    }
+}
+
+/// Runs `work` on a runtime of its own on another thread: Drop impls run
+/// inside a test's runtime, where blocking on a future is not allowed.
+fn block_on_side_thread<F: std::future::Future<Output = ()> + Send + 'static>(work: F) {
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(work);
+    })
+    .join();
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        block_on_side_thread(async move {
+            // A backend still shutting down (its client was just killed) can
+            // make one attempt fail; a later one succeeds.
+            let mut last_error = String::new();
+            for _ in 0..20 {
+                match AsyncPgConnection::establish(&database_url("postgres")).await {
+                    Ok(mut conn) => {
+                        match diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await
+                        {
+                            Ok(_) => return,
+                            Err(e) => last_error = e.to_string(),
+                        }
+                    }
+                    Err(e) => last_error = e.to_string(),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            eprintln!("could not drop test database {name}: {last_error}");
+        });
+    }
+}
+
+/// Deletes every key of a test's cache namespace (SCAN: tests only).
+pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
+    let redis = redis_url.to_string();
+    let pattern = format!("{{{namespace}:v*");
+    block_on_side_thread(async move {
+        let Ok(client) = redis::Client::open(redis) else { return };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+        let mut cursor: u64 = 0;
+        loop {
+            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+            else {
+                break;
+            };
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+    });
+}
+
+/// A running server with its own database and Redis namespace.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub settings: Settings,
+    pub db_name: String,
+    handle: actix_web::dev::ServerHandle,
+    /// Dropped after the namespace is cleared (fields drop after `drop`).
+    database: TestDb,
+}
+
+impl TestApp {
+    /// The default test app: caching on, admin key set.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Lets a test adjust the settings (e.g. cache off, another Redis).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let database = TestDb::create().await;
+        let db_name = database.name.clone();
         let mut settings = Settings::from_env().expect("settings");
-        settings.database_url = Secret(database_url(&db_name));
+        settings.database_url = Secret(database.url.clone());
         settings.redis_url = Some(Secret(redis_url()));
         settings.admin_key = Some(Secret(ADMIN_KEY.into()));
         settings.cache.namespace = db_name.clone();
@@ -169,7 +262,7 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        TestApp { address, client, state, settings, db_name, handle }
+        TestApp { address, client, state, settings, db_name, handle, database }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -203,7 +296,7 @@ impl TestApp {
 
     /// A direct connection to this test's database, for out-of-band writes.
     pub async fn db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.settings.database_url.0).await.expect("connect test db")
+        self.database.connect().await
     }
 
     /// Runs raw SQL on this test's database.
@@ -246,46 +339,7 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let db_name = self.db_name.clone();
-        let redis = redis_url();
-        let pattern = format!("{{{db_name}:v*");
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            runtime.block_on(async move {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&database_url("postgres")).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-                if let Ok(client) = redis::Client::open(redis) {
-                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let mut cursor: u64 = 0;
-                        loop {
-                            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(&pattern)
-                                .arg("COUNT")
-                                .arg(1000)
-                                .query_async(&mut conn)
-                                .await
-                            else {
-                                break;
-                            };
-                            if !keys.is_empty() {
-                                let _: redis::RedisResult<()> =
-                                    redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-                            }
-                            cursor = next;
-                            if cursor == 0 {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        })
-        .join();
+        clear_redis_namespace(&redis_url(), &self.settings.cache.namespace);
     }
 }
 
