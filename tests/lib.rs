@@ -229,6 +229,7 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     /// Dropped after the namespace is cleared (fields drop after `drop`).
     database: TestDb,
+    _background: fkapi_api::Background,
 }
 
 impl TestApp {
@@ -252,17 +253,17 @@ impl TestApp {
         settings.rate_limit = None;
         adjust(&mut settings);
         let state = AppState::new(&settings).expect("state");
-        let mut listening = fkapi_api::spawn_background(&state, &settings);
-        // Wait for the change listener (it bumps the epoch when it connects),
-        // unless the database is deliberately unreachable.
-        let _ = tokio::time::timeout(Duration::from_secs(5), listening.wait_for(|ready| *ready)).await;
+        let mut background = fkapi_api::spawn_background(&state, &settings).expect("background");
+        // Wait for the change feed's first step (on a new namespace it bumps
+        // the epoch once), unless the database is deliberately unreachable.
+        let _ = tokio::time::timeout(Duration::from_secs(5), background.ready.wait_for(|ready| *ready)).await;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("addr"));
         let server = fkapi_api::serve(listener, state.clone(), settings.workers).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        TestApp { address, client, state, settings, db_name, handle, database }
+        TestApp { address, client, state, settings, db_name, handle, database, _background: background }
     }
 
     pub fn url(&self, path: &str) -> String {

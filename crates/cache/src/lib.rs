@@ -9,14 +9,16 @@
 //!
 //! Around that core: FKApi-compatible keys and TTL classes, single-flight
 //! loads, XFetch early refresh, stale-while-revalidate, gzip-compressed
-//! stored bodies, a circuit breaker that fails open to the database, and
-//! Prometheus metrics.
+//! stored bodies, a circuit breaker that fails open to the database,
+//! leased records (one owner at a time across instances) and Prometheus
+//! metrics.
 
 mod breaker;
 mod client;
 pub mod entry;
 mod flight;
 pub mod key;
+mod lease;
 pub mod metrics;
 pub mod scope;
 pub mod ttl;
@@ -26,5 +28,6 @@ pub use client::{
     TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
+pub use lease::LeasedRecord;
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};
