@@ -126,7 +126,8 @@ impl TestDb {
             .await
             .expect("drop");
         // Several tests may copy the template at the same moment; PostgreSQL
-        // refuses a copy while another session touches the source, so retry.
+        // refuses a copy while another session (or autovacuum, on a freshly
+        // built template) touches the source, so retry for up to 30 s.
         let mut attempt = 0;
         loop {
             match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
@@ -134,7 +135,7 @@ impl TestDb {
                 .await
             {
                 Ok(_) => break,
-                Err(e) if attempt < 50 => {
+                Err(e) if attempt < 300 => {
                     attempt += 1;
                     let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -33,15 +33,18 @@ WHERE xid >= pg_snapshot_xmin($1::text::pg_snapshot)
                    AND (xid, id) <= ($3::text::xid8, $4::bigint), false)";
 
 /// The xid below which records may go: below every active consumer's
-/// applied xmin, or older than the retention ($1 seconds), whichever cuts
-/// deeper. NULL when there is nothing to prune.
+/// applied xmin (they have all seen those), or above the newest record
+/// older than the retention ($1 seconds), whichever cuts deeper. Never
+/// above this transaction's snapshot xmin, so any snapshot taken after the
+/// prune has an xmin at or above the new horizon (a consumer that resets is
+/// not "pruned" again at once). NULL when there is nothing to prune.
 const PRUNE_BOUND_SQL: &str = "
-SELECT greatest(
+SELECT CASE WHEN bound IS NOT NULL THEN least(bound, pg_snapshot_xmin(pg_current_snapshot()))::text END
+FROM (SELECT greatest(
   (SELECT min(applied_xmin) FROM fkapi_feed_consumers),
-  (SELECT coalesce(min(xid) FILTER (WHERE recorded_at >= clock_timestamp() - make_interval(secs => $1)),
-                   (max(xid)::text::bigint + 1)::text::xid8)
-   FROM fkapi_feed)
-)::text";
+  (SELECT (max(xid)::text::bigint + 1)::text::xid8 FROM fkapi_feed
+   WHERE recorded_at < clock_timestamp() - make_interval(secs => $1))
+) AS bound) AS b";
 
 /// Two pruners on one database take turns (any namespace may prune).
 const PRUNE_LOCK: i64 = 727_275;
