@@ -63,6 +63,17 @@ async fn admin_conn() -> AsyncPgConnection {
 struct Name {
     #[diesel(sql_type = diesel::sql_types::Text)]
     name: String,
+    /// The database's comment: a template's last use (unix seconds).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    note: String,
+}
+
+/// Another checkout's template (other migrations) is dropped only when no
+/// test has used it for this long: several worktrees share one server.
+const UNUSED_TEMPLATE_SECS: u64 = 6 * 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Creates the template once (under an advisory lock, so parallel test
@@ -71,11 +82,13 @@ async fn ensure_template() -> String {
     let template = template_name();
     let mut conn = admin_conn().await;
     diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
-    let existing: Vec<Name> =
-        diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'")
-            .load(&mut conn)
-            .await
-            .expect("list databases");
+    let existing: Vec<Name> = diesel::sql_query(
+        "SELECT datname AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS note
+             FROM pg_database WHERE datname LIKE 'fkapi\\_t%'",
+    )
+    .load(&mut conn)
+    .await
+    .expect("list databases");
     for db in &existing {
         let dead_test = db
             .name
@@ -83,7 +96,10 @@ async fn ensure_template() -> String {
             .and_then(|rest| rest.split('_').next())
             .and_then(|pid| pid.parse::<u32>().ok())
             .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
-        let old_template = db.name.starts_with("fkapi_tpl_") && db.name != template;
+        let last_used = db.note.parse::<u64>().ok();
+        let old_template = db.name.starts_with("fkapi_tpl_")
+            && db.name != template
+            && last_used.is_some_and(|at| unix_now().saturating_sub(at) > UNUSED_TEMPLATE_SECS);
         if dead_test || old_template {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name))
                 .execute(&mut conn)
@@ -104,6 +120,8 @@ async fn ensure_template() -> String {
             .await
             .expect("publish template");
     }
+    let _ =
+        diesel::sql_query(format!("COMMENT ON DATABASE \"{template}\" IS '{}'", unix_now())).execute(&mut conn).await;
     diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
     template
 }
@@ -117,7 +135,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> TestDb {
-        let template = ensure_template().await;
+        let mut template = ensure_template().await;
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let name = format!("fkapi_t_{}_{id}", std::process::id());
         let mut conn = admin_conn().await;
@@ -137,7 +155,10 @@ impl TestDb {
                 Ok(_) => break,
                 Err(e) if attempt < 300 => {
                     attempt += 1;
-                    let _ = e;
+                    // Swept by a checkout with older harness code: build it again.
+                    if e.to_string().contains("does not exist") {
+                        template = ensure_template().await;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("could not copy template: {e}"),
