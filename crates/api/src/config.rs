@@ -202,3 +202,24 @@ fn check_feed(feed: &FeedConfig) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod feed_setting_tests {
+    use super::*;
+
+    #[test]
+    fn feed_settings_that_cannot_work_are_refused_by_name() {
+        let fine = FeedConfig::default();
+        assert!(check_feed(&fine).is_ok());
+        let cases = [
+            (FeedConfig { poll: Duration::ZERO, ..fine.clone() }, "FKAPI_FEED_POLL_MS"),
+            (FeedConfig { lease: Duration::from_millis(1000), ..fine.clone() }, "FKAPI_FEED_LEASE_MS"),
+            (FeedConfig { batch: 0, ..fine.clone() }, "FKAPI_FEED_BATCH"),
+            (FeedConfig { retention: Duration::from_secs(5), ..fine.clone() }, "FKAPI_FEED_RETENTION_SECS"),
+        ];
+        for (config, name) in cases {
+            let message = check_feed(&config).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(name), "{name}: {message:?}");
+        }
+    }
+}
