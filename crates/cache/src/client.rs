@@ -421,7 +421,7 @@ impl Cache {
     }
 
     /// Runs one Redis operation under the timeout and the circuit breaker.
-    async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
+    pub(crate) async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
     where
         F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,

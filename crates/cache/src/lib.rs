@@ -9,14 +9,16 @@
 //!
 //! Around that core: FKApi-compatible keys and TTL classes, single-flight
 //! loads, XFetch early refresh, stale-while-revalidate, gzip-compressed
-//! stored bodies, a circuit breaker that fails open to the database, and
-//! Prometheus metrics.
+//! stored bodies, a circuit breaker that fails open to the database,
+//! leased records (one owner at a time across instances) and Prometheus
+//! metrics.
 
 mod breaker;
 mod client;
 pub mod entry;
 mod flight;
 pub mod key;
+mod lease;
 pub mod metrics;
 pub mod registry;
 pub mod scan;
@@ -33,5 +35,6 @@ pub use registry::{
     WarmTarget,
 };
 pub use scan::{scan_each, scan_keys};
+pub use lease::LeasedRecord;
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};
