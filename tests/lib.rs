@@ -384,11 +384,6 @@ impl Drop for TestApp {
     }
 }
 
-/// A Redis server of the test's own, on a free port, persisting to an
-/// append-only file so a restart brings its old entries back (the case
-/// where stale entries could be served again).
-}
-
 /// An empty database of the test's own on [`postgres_server`] (not copied
 /// from the template, not migrated), dropped when the value drops, also
 /// when the test fails; named like a test database, so a run that was

@@ -215,7 +215,7 @@ mod feed_setting_tests {
             (FeedConfig { poll: Duration::ZERO, ..fine.clone() }, "FKAPI_FEED_POLL_MS"),
             (FeedConfig { lease: Duration::from_millis(1000), ..fine.clone() }, "FKAPI_FEED_LEASE_MS"),
             (FeedConfig { batch: 0, ..fine.clone() }, "FKAPI_FEED_BATCH"),
-            (FeedConfig { retention: Duration::from_secs(5), ..fine.clone() }, "FKAPI_FEED_RETENTION_SECS"),
+            (FeedConfig { retention: Duration::from_secs(5), ..fine }, "FKAPI_FEED_RETENTION_SECS"),
         ];
         for (config, name) in cases {
             let message = check_feed(&config).err().map(|e| e.to_string()).unwrap_or_default();

@@ -30,11 +30,11 @@ pub use client::{
     TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
+pub use lease::LeasedRecord;
 pub use registry::{
     CacheKey, CacheType, Domain, OperatorScope, OperatorScopeError, OperatorTarget, Registry, RowChange, WarmSource,
     WarmTarget,
 };
 pub use scan::{scan_each, scan_keys};
-pub use lease::LeasedRecord;
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};
