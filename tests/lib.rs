@@ -291,7 +291,8 @@ impl Drop for TestApp {
                 drop_database(&db_name).await;
                 if let Ok(client) = redis::Client::open(redis) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let keys = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
+                        let keys: Vec<String> =
+                            fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
                         for chunk in keys.chunks(1000) {
                             let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
                         }

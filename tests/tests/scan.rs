@@ -15,11 +15,13 @@ async fn scan_keys_walks_every_batch() {
     }
     pipe.query_async::<()>(&mut conn).await.unwrap();
     // A batch of 10 needs many SCAN calls for 250 keys.
-    let mut keys = fkapi_cache::scan_keys(&mut conn, &format!("{prefix}scan_test_*"), 10).await.unwrap();
+    let mut keys: Vec<String> = fkapi_cache::scan_keys(&mut conn, &format!("{prefix}scan_test_*"), 10).await.unwrap();
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), 250);
     let mut batches = 0;
-    fkapi_cache::scan_each(&mut conn, &format!("{prefix}scan_test_*"), 10, |_| batches += 1).await.unwrap();
+    fkapi_cache::scan_each(&mut conn, &format!("{prefix}scan_test_*"), 10, |_: Vec<String>| batches += 1)
+        .await
+        .unwrap();
     assert!(batches > 1, "{batches} batches");
 }

@@ -927,7 +927,7 @@ impl Cache {
         let generation_prefix = self.inner.ns.generation_prefix().to_string();
         let prefix_len = self.inner.ns.prefix().len();
         let mut counts: BTreeMap<&'static str, i64> = cache_types.iter().map(|t| (*t, 0)).collect();
-        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys| {
+        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
             for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
                 let rest = &key[prefix_len.min(key.len())..];
                 // Longest matching cache type wins (kits vs kits_bulk).
