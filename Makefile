@@ -71,7 +71,7 @@ clean-test-dbs: services
 # the fkapi_bench database once and writes BENCHMARKS.md and
 # bench/results/latest.json; `make bench-quick` is the < 2 minute version
 # (small scale in fkapi_bench_quick) writing under bench/results/.
-.PHONY: bench bench-quick bench-build
+.PHONY: bench bench-quick bench-feed bench-build
 bench-build: services
 	$(CARGO) build --release -p fkapi-api --features bench
 	cp target/release/fkapi target/release/fkapi-bench-server.tmp && mv -f target/release/fkapi-bench-server.tmp target/release/fkapi-bench-server
@@ -82,3 +82,8 @@ bench: bench-build
 
 bench-quick: bench-build
 	bash bench/run.sh quick
+
+# Only the change-feed workloads (rolling restart, feed lag under 1,000
+# changes/s) on the small catalogue: bench/results/BENCHMARKS-feed.md.
+bench-feed: bench-build
+	bash bench/run.sh feed

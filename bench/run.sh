@@ -3,14 +3,16 @@
 # there, migrate and seed the benchmark database when it does not hold the
 # expected catalogue (seeded once, reused afterwards), then run the driver.
 #
-# Usage: bench/run.sh full|quick   (from the workspace root, after the build)
+# Usage: bench/run.sh full|quick|feed   (from the workspace root, after the build)
+# feed: only the change-feed workloads (rolling restart, feed lag), full
+# length, on the small catalogue.
 set -euo pipefail
 
 MODE="${1:-full}"
 case "${MODE}" in
     full) DB=fkapi_bench SCALE=large KITS=500000 CLUBS=10000 ;;
-    quick) DB=fkapi_bench_quick SCALE=small KITS=5000 CLUBS=200 ;;
-    *) echo "usage: $0 full|quick" >&2; exit 2 ;;
+    quick | feed) DB=fkapi_bench_quick SCALE=small KITS=5000 CLUBS=200 ;;
+    *) echo "usage: $0 full|quick|feed" >&2; exit 2 ;;
 esac
 
 SERVER=target/release/fkapi-bench-server
@@ -40,8 +42,13 @@ else
 fi
 
 TARGET="make bench"
-[[ ${MODE} == full ]] || TARGET="make bench-quick"
-ARGS=(--mode "${MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "${TARGET}")
+[[ ${MODE} == full ]] || TARGET="make bench-${MODE}"
+DRIVER_MODE="${MODE}"
+[[ ${MODE} == feed ]] && DRIVER_MODE=full
+ARGS=(--mode "${DRIVER_MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "${TARGET}")
+if [[ ${MODE} == feed ]]; then
+    ARGS+=(--only feed --json-out bench/results/feed.json --markdown-out bench/results/BENCHMARKS-feed.md)
+fi
 if [[ ${MODE} == quick ]]; then
     # A quick run must not overwrite the committed full report.
     ARGS+=(--json-out bench/results/quick.json --markdown-out bench/results/BENCHMARKS-quick.md)

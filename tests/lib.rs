@@ -2,7 +2,10 @@
 //! port, its own PostgreSQL database (a copy of a template that is migrated
 //! and seeded at the small scale once per change of migrations or seeder)
 //! and its own Redis key namespace. Both are removed when the app drops.
+//! `fleet::Fleet` starts several real `fkapi serve` processes instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fleet;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use fkapi_api::config::{Secret, Settings};
@@ -91,13 +94,27 @@ async fn admin_conn() -> AsyncPgConnection {
     AsyncPgConnection::establish(&database_url("postgres")).await.expect("connect to postgres")
 }
 
-/// The test databases (`fkapi_t_<pid>_…`) and templates (`fkapi_tpl_…`).
-const TEST_DATABASES: &str = "SELECT datname AS name FROM pg_database WHERE datname LIKE 'fkapi\\_t%'";
+
+/// The test databases (`fkapi_t_<pid>_…`) and templates (`fkapi_tpl_…`),
+/// with their comment (a template's last use).
+const TEST_DATABASES: &str = "SELECT datname AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS note
+     FROM pg_database WHERE datname LIKE 'fkapi\\_t%'";
 
 #[derive(diesel::QueryableByName)]
 struct Name {
     #[diesel(sql_type = diesel::sql_types::Text)]
     name: String,
+    /// The database's comment: a template's last use (unix seconds).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    note: String,
+}
+
+/// Another checkout's template (other migrations) is dropped only when no
+/// test has used it for this long: several worktrees share one server.
+const UNUSED_TEMPLATE_SECS: u64 = 6 * 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Creates the template once (under an advisory lock, so parallel test
@@ -114,7 +131,10 @@ async fn ensure_template() -> String {
             .and_then(|rest| rest.split('_').next())
             .and_then(|pid| pid.parse::<u32>().ok())
             .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
-        let old_template = db.name.starts_with("fkapi_tpl_") && db.name != template;
+        let last_used = db.note.parse::<u64>().ok();
+        let old_template = db.name.starts_with("fkapi_tpl_")
+            && db.name != template
+            && last_used.is_some_and(|at| unix_now().saturating_sub(at) > UNUSED_TEMPLATE_SECS);
         if dead_test || old_template {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name))
                 .execute(&mut conn)
@@ -135,8 +155,108 @@ async fn ensure_template() -> String {
             .await
             .expect("publish template");
     }
+    let _ =
+        diesel::sql_query(format!("COMMENT ON DATABASE \"{template}\" IS '{}'", unix_now())).execute(&mut conn).await;
     diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
     template
+}
+
+/// A database of the test's own, copied from the template; dropped (with
+/// its connections) when this drops, also when the test panics.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let mut template = ensure_template().await;
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let name = format!("fkapi_t_{}_{id}", std::process::id());
+        let mut conn = admin_conn().await;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .expect("drop");
+        // Several tests may copy the template at the same moment; PostgreSQL
+        // refuses a copy while another session (or autovacuum, on a freshly
+        // built template) touches the source, so retry for up to 30 s.
+        let mut attempt = 0;
+        loop {
+            match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 300 => {
+                    attempt += 1;
+                    // Swept by a checkout with older harness code: build it again.
+                    if e.to_string().contains("does not exist") {
+                        template = ensure_template().await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("could not copy template: {e}"),
+            }
+        }
+        TestDb { url: database_url(&name), name }
+    }
+
+    /// A direct connection, for out-of-band writes.
+    pub async fn connect(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url).await.expect("connect test db")
+    }
+}
+
+/// Runs `work` on a runtime of its own on another thread: Drop impls run
+/// inside a test's runtime, where blocking on a future is not allowed.
+fn block_on_side_thread<F: std::future::Future<Output = ()> + Send + 'static>(work: F) {
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(work);
+    })
+    .join();
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        block_on_side_thread(async move {
+            // A backend still shutting down (its client was just killed) can
+            // make one attempt fail; a later one succeeds.
+            let mut last_error = String::new();
+            for _ in 0..20 {
+                match AsyncPgConnection::establish(&database_url("postgres")).await {
+                    Ok(mut conn) => {
+                        match diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await
+                        {
+                            Ok(_) => return,
+                            Err(e) => last_error = e.to_string(),
+                        }
+                    }
+                    Err(e) => last_error = e.to_string(),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            eprintln!("could not drop test database {name}: {last_error}");
+        });
+    }
+}
+
+/// Deletes every key of a test's cache namespace (SCAN: tests only).
+pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
+    let redis = redis_url.to_string();
+    let pattern = format!("{{{namespace}:v*");
+    block_on_side_thread(async move {
+        let Ok(client) = redis::Client::open(redis) else { return };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+        let keys: Vec<String> = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
+        for chunk in keys.chunks(1000) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+        }
+    });
 }
 
 /// A running server with its own database and Redis namespace.
@@ -147,6 +267,9 @@ pub struct TestApp {
     pub settings: Settings,
     pub db_name: String,
     handle: actix_web::dev::ServerHandle,
+    /// Dropped after the namespace is cleared (fields drop after `drop`).
+    database: TestDb,
+    _background: fkapi_api::Background,
 }
 
 impl TestApp {
@@ -157,35 +280,10 @@ impl TestApp {
 
     /// Lets a test adjust the settings (e.g. cache off, another Redis).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut template = ensure_template().await;
-        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-        let db_name = format!("fkapi_t_{}_{id}", std::process::id());
-        let mut conn = admin_conn().await;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await
-            .expect("drop");
-        // Several tests may copy the template at the same moment; PostgreSQL
-        // refuses a copy while another session touches the source, so retry.
-        let mut attempt = 0;
-        loop {
-            match diesel::sql_query(format!("CREATE DATABASE \"{db_name}\" TEMPLATE \"{template}\" STRATEGY FILE_COPY"))
-                .execute(&mut conn)
-                .await
-            {
-                Ok(_) => break,
-                Err(_) if attempt < 50 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    // A checkout with other migrations or seeder may have
-                    // swept our template meanwhile: make sure it is there.
-                    template = ensure_template().await;
-                }
-                Err(e) => panic!("could not copy template: {e}"),
-            }
-        }
+        let database = TestDb::create().await;
+        let db_name = database.name.clone();
         let mut settings = Settings::from_env().expect("settings");
-        settings.database_url = Secret(database_url(&db_name));
+        settings.database_url = Secret(database.url.clone());
         settings.redis_url = Some(Secret(redis_url()));
         settings.admin_key = Some(Secret(ADMIN_KEY.into()));
         settings.cache.namespace = db_name.clone();
@@ -195,17 +293,17 @@ impl TestApp {
         settings.rate_limit = None;
         adjust(&mut settings);
         let state = AppState::new(&settings).expect("state");
-        let mut listening = fkapi_api::spawn_background(&state, &settings);
-        // Wait for the change listener (it bumps the epoch when it connects),
-        // unless the database is deliberately unreachable.
-        let _ = tokio::time::timeout(Duration::from_secs(5), listening.wait_for(|ready| *ready)).await;
+        let mut background = fkapi_api::spawn_background(&state, &settings).expect("background");
+        // Wait for the change feed's first step (on a new namespace it bumps
+        // the epoch once), unless the database is deliberately unreachable.
+        let _ = tokio::time::timeout(Duration::from_secs(5), background.ready.wait_for(|ready| *ready)).await;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("addr"));
         let server = fkapi_api::serve(listener, state.clone(), settings.workers).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        TestApp { address, client, state, settings, db_name, handle }
+        TestApp { address, client, state, settings, db_name, handle, database, _background: background }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -239,7 +337,7 @@ impl TestApp {
 
     /// A direct connection to this test's database, for out-of-band writes.
     pub async fn db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.settings.database_url.0).await.expect("connect test db")
+        self.database.connect().await
     }
 
     /// Runs raw SQL on this test's database.
@@ -282,25 +380,7 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let db_name = self.db_name.clone();
-        let redis = redis_url();
-        let pattern = format!("{{{db_name}:v*");
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            runtime.block_on(async move {
-                drop_database(&db_name).await;
-                if let Ok(client) = redis::Client::open(redis) {
-                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let keys: Vec<String> =
-                            fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
-                        for chunk in keys.chunks(1000) {
-                            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
-                        }
-                    }
-                }
-            });
-        })
-        .join();
+        clear_redis_namespace(&redis_url(), &self.settings.cache.namespace);
     }
 }
 

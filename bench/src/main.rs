@@ -7,6 +7,7 @@
 //! and entry sizes in Redis, then writes `bench/results/latest.json` and
 //! `BENCHMARKS.md`.
 
+mod feed;
 mod load;
 mod report;
 mod servers;
@@ -59,6 +60,9 @@ pub struct Args {
     /// The command line shown in the report.
     #[arg(long, default_value = "make bench")]
     pub command: String,
+    /// Run only these workloads (`feed`: rolling restart and feed lag).
+    #[arg(long)]
+    pub only: Option<String>,
     /// Only rewrite the markdown report from an earlier results file.
     #[arg(long)]
     pub from_json: Option<PathBuf>,
@@ -90,6 +94,10 @@ pub struct Results {
     pub stampede: Option<workloads::StampedeResult>,
     pub invalidation: Vec<workloads::InvalidationResult>,
     pub memory: Vec<workloads::MemoryResult>,
+    #[serde(default)]
+    pub rolling_restart: Vec<feed::RollingResult>,
+    #[serde(default)]
+    pub feed_lag: Option<feed::FeedLagResult>,
     pub notes: Vec<String>,
 }
 

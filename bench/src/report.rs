@@ -244,6 +244,8 @@ pub fn markdown(r: &Results, notes: &str) -> String {
         );
     }
 
+    crate::feed::markdown(&mut md, r);
+
     if !r.notes.is_empty() {
         let _ = writeln!(md, "\n## Run notes\n");
         for n in &r.notes {

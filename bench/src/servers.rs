@@ -76,6 +76,16 @@ impl Server {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// SIGTERM, as a deploy stops an instance; killed if it lingers.
+    pub async fn terminate(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
 }
 
 /// A private redis-server (no persistence) for the invalidation workload.

@@ -150,6 +150,11 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         cache,
         compress_min_bytes: compress,
     };
+    let feed_spec = |port: u16, namespace: String| spec(port, namespace, true, None);
+    if args.only.as_deref() == Some("feed") {
+        (results.rolling_restart, results.feed_lag) = crate::feed::run(args, &feed_spec, &ns).await?;
+        return Ok(());
+    }
     println!("starting servers (cache on: {}, cache off: {})", args.base_port, args.base_port + 1);
     let hit = Server::start(spec(args.base_port, ns.clone(), true, None)).await?;
     let miss = Server::start(spec(args.base_port + 1, format!("{ns}off"), false, None)).await?;
@@ -171,6 +176,7 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         results.zipf = zipf(args, &hit).await?;
         results.stampede = Some(stampede(args, &client, &hit, &keys).await?);
         results.memory = memory(args, &client, &hit, &keys, &spec).await?;
+        (results.rolling_restart, results.feed_lag) = crate::feed::run(args, &feed_spec, &ns).await?;
         anyhow::Ok(())
     }
     .await;
@@ -239,7 +245,7 @@ fn entry_key(ns: &str, cache_key: &str) -> String {
     format!("{{{ns}:v{}}}:{cache_key}", fkapi_cache::FORMAT_VERSION)
 }
 
-async fn redis_conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+pub(crate) async fn redis_conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
 }
 
@@ -285,7 +291,7 @@ async fn redis_benchmark(args: &Args, value_bytes: usize) -> anyhow::Result<Redi
 }
 
 /// Cumulative distribution of Zipf(s) over ranks 1..=n.
-fn zipf_cdf(n: u32, s: f64) -> Vec<f64> {
+pub(crate) fn zipf_cdf(n: u32, s: f64) -> Vec<f64> {
     let mut cdf = Vec::with_capacity(n as usize);
     let mut total = 0.0;
     for k in 1..=n {
@@ -299,7 +305,12 @@ fn zipf_cdf(n: u32, s: f64) -> Vec<f64> {
 }
 
 /// Requests every kit detail once, `connections` at a time.
-async fn warm_all_kits(client: &reqwest::Client, base: &str, kits: u32, connections: usize) -> anyhow::Result<()> {
+pub(crate) async fn warm_all_kits(
+    client: &reqwest::Client,
+    base: &str,
+    kits: u32,
+    connections: usize,
+) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -647,7 +658,7 @@ async fn memory<'a>(
 }
 
 /// Deletes every key of a benchmark namespace from the shared Redis.
-async fn cleanup(redis_url: &str, ns: &str) {
+pub(crate) async fn cleanup(redis_url: &str, ns: &str) {
     let Ok(mut conn) = redis_conn(redis_url).await else { return };
     let pattern = format!("{{{ns}:v*");
     if let Ok(keys) = scan_keys::<_, String>(&mut conn, &pattern, 1000).await {

@@ -19,6 +19,7 @@ const ALERTS: &[&str] = &[
     "FkapiHighLatencyP99",
     "FkapiHttp5xx",
     "FkapiRedisMemoryHigh",
+    "FkapiFeedLagHigh",
 ];
 
 /// Labels Prometheus adds to every scraped series.

@@ -117,3 +117,58 @@ async fn stats_route_reports_hit_rate_and_redis() {
     assert!(stats["redis"]["used_memory_bytes"].as_u64().unwrap() > 0);
     assert!(stats["redis"]["maxmemory_policy"].is_string());
 }
+
+/// Every cache type's entries are counted under its own name; the seasons
+/// list (type `seasons`, FKApi key prefix `season`) used to count 0.
+#[tokio::test]
+async fn entries_gauge_counts_every_cache_type() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/clubs/1",
+        "/api/clubs/1/kits",
+        "/api/seasons?club_id=1",
+        "/api/kits?club_id=1",
+        "/api/kit-json/1",
+        "/api/clubs/search?keyword=arsenal",
+    ] {
+        let (status, _, cache) = app.get_json(path).await;
+        assert_eq!((status, cache.as_str()), (StatusCode::OK, "MISS"), "{path}");
+    }
+    let counts = app.state.cache().count_entries(fkapi_api::domains::registry()).await.expect("redis reachable");
+    for (cache_type, expected) in [
+        ("club", 1),
+        ("club_kits", 1),
+        ("seasons", 1),
+        ("kits", 1),
+        ("kit_json", 1),
+        ("search_clubs", 1),
+        ("kits_bulk", 0),
+    ] {
+        assert_eq!(counts.get(cache_type).copied(), Some(expected), "{cache_type}: {counts:?}");
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("fkapi_cache_entries{cache_type=\"seasons\"} 1"), "{metrics}");
+}
+
+/// An operator's `invalidate kit N` bumps what an API write of kit N
+/// bumps, including its club's kit lists (it used to leave them cached).
+#[tokio::test]
+async fn operator_invalidation_of_a_kit_drops_its_club_lists() {
+    let app = TestApp::spawn().await;
+    let (_, kit, _) = app.get_json("/api/kit-json/1").await;
+    let club = kit["team"]["id"].as_i64().expect("kit 1 has a club");
+    let lists = [format!("/api/clubs/{club}/kits"), format!("/api/kits?club_id={club}"), "/api/kit-json/1".into()];
+    for path in &lists {
+        app.get(path).await;
+        let (_, _, cache) = app.get_json(path).await;
+        assert_eq!(cache, "HIT", "{path} warm");
+    }
+    let (status, body) =
+        app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "kit", "id": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["invalidated"].as_array().unwrap().contains(&json!(format!("club_kits:{club}"))), "{body}");
+    for path in &lists {
+        let (_, _, cache) = app.get_json(path).await;
+        assert_eq!(cache, "MISS", "{path} after invalidate kit 1");
+    }
+}

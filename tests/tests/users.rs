@@ -233,12 +233,14 @@ async fn a_collection_page_has_fkapis_shape() {
     let (status, page, _, _) = get_as(&app, &format!("/api/user-collection/{id}?page=1&page_size=2"), &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys(&page), ["data", "pagination", "status"]);
-    assert_eq!(page["status"], "success");
-    assert_eq!(keys(&page["data"]), ["entries", "total_entries"]);
+    assert_eq!(page["status"], "ready", "what FKApi's clients look for");
+    assert_eq!(keys(&page["data"]), ["entries", "success", "total_entries"]);
+    assert_eq!(page["data"]["success"], true);
     assert_eq!(page["data"]["total_entries"], 3);
     assert_eq!(
         page["pagination"],
-        json!({"current_page": 1, "total_pages": 2, "total_count": 3, "has_next": true, "has_previous": false, "page_size": 2})
+        json!({"current_page": 1, "total_pages": 2, "total_count": 3, "has_next": true, "has_previous": false,
+               "next_page": 2, "previous_page": null, "page_size": 2})
     );
     let entry = &page["data"]["entries"][0];
     assert_eq!(

@@ -1,6 +1,7 @@
 //! All settings, read once from the environment (a `.env` file is honoured).
 
 use fkapi_cache::{CacheConfig, TtlConfig};
+use fkapi_feed::FeedConfig;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct Settings {
     /// Where `fkapi cache-stats` finds a running server.
     pub server_url: String,
     pub cache: CacheConfig,
+    /// The change feed (FKAPI_FEED_*): polling, consumer lease, batch, retention.
+    pub feed: FeedConfig,
     /// FKAPI_RATE_LIMIT: requests per client and period; `None` = off.
     pub rate_limit: Option<crate::rate_limit::Rate>,
     /// FKAPI_RATE_LIMIT_WHITELIST: addresses never limited.
@@ -128,6 +131,15 @@ impl Settings {
                 reason: "must stay below 3 days (generation counters live that long)".into(),
             });
         }
+        let feed = FeedConfig {
+            poll: millis("FKAPI_FEED_POLL_MS", 500)?,
+            lease: millis("FKAPI_FEED_LEASE_MS", 2000)?,
+            batch: parse("FKAPI_FEED_BATCH", 1000)?,
+            retention: secs("FKAPI_FEED_RETENTION_SECS", 3 * 86400)?,
+            prune_every: Some(secs("FKAPI_FEED_PRUNE_SECS", 300)?).filter(|every| !every.is_zero()),
+            keep: cache.generation_ttl,
+        };
+        check_feed(&feed)?;
         Ok(Settings {
             database_url: Secret(parse("DATABASE_URL", DEFAULT_DATABASE_URL.to_string())?),
             redis_url: redis_url.map(Secret),
@@ -148,9 +160,66 @@ impl Settings {
             },
             server_url: parse("FKAPI_URL", format!("http://{}", parse("FKAPI_BIND", "127.0.0.1:8080".to_string())?))?,
             cache,
+            feed,
             rate_limit: parse_with("FKAPI_RATE_LIMIT", "100/hour", crate::rate_limit::Rate::parse)?,
             rate_limit_whitelist: parse_with("FKAPI_RATE_LIMIT_WHITELIST", "", crate::rate_limit::parse_nets)?,
             trusted_proxies: parse_with("FKAPI_TRUSTED_PROXIES", "", crate::rate_limit::parse_nets)?,
         })
+    }
+}
+
+/// Refuses feed settings that cannot work.
+fn check_feed(feed: &FeedConfig) -> Result<(), ConfigError> {
+    let millis = |d: Duration| d.as_millis().to_string();
+    if feed.poll < Duration::from_millis(10) || feed.poll > Duration::from_secs(60) {
+        return Err(ConfigError {
+            name: "FKAPI_FEED_POLL_MS",
+            value: millis(feed.poll),
+            reason: "must be between 10 and 60000".into(),
+        });
+    }
+    // A consumer renews its lease once per poll; it must outlast a few.
+    if feed.lease < feed.poll * 3 {
+        return Err(ConfigError {
+            name: "FKAPI_FEED_LEASE_MS",
+            value: millis(feed.lease),
+            reason: format!("must be at least 3 × FKAPI_FEED_POLL_MS ({} ms)", feed.poll.as_millis() * 3),
+        });
+    }
+    if feed.batch == 0 || feed.batch > 100_000 {
+        return Err(ConfigError {
+            name: "FKAPI_FEED_BATCH",
+            value: feed.batch.to_string(),
+            reason: "must be between 1 and 100000".into(),
+        });
+    }
+    if feed.retention < Duration::from_secs(60) {
+        return Err(ConfigError {
+            name: "FKAPI_FEED_RETENTION_SECS",
+            value: feed.retention.as_secs().to_string(),
+            reason: "must be at least 60".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod feed_setting_tests {
+    use super::*;
+
+    #[test]
+    fn feed_settings_that_cannot_work_are_refused_by_name() {
+        let fine = FeedConfig::default();
+        assert!(check_feed(&fine).is_ok());
+        let cases = [
+            (FeedConfig { poll: Duration::ZERO, ..fine.clone() }, "FKAPI_FEED_POLL_MS"),
+            (FeedConfig { lease: Duration::from_millis(1000), ..fine.clone() }, "FKAPI_FEED_LEASE_MS"),
+            (FeedConfig { batch: 0, ..fine.clone() }, "FKAPI_FEED_BATCH"),
+            (FeedConfig { retention: Duration::from_secs(5), ..fine }, "FKAPI_FEED_RETENTION_SECS"),
+        ];
+        for (config, name) in cases {
+            let message = check_feed(&config).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(name), "{name}: {message:?}");
+        }
     }
 }

@@ -5,9 +5,10 @@ pub mod app;
 #[cfg(feature = "bench")]
 mod bench_route;
 pub mod config;
+pub mod domains;
+pub mod feed;
 mod http_metrics;
 pub mod invalidation;
-pub mod listen;
 pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
@@ -18,22 +19,6 @@ pub use app::{serve, AppState};
 pub use config::Settings;
 
 use std::time::Duration;
-
-/// Every cache type the domain crates declare, for the entries gauge.
-pub const CACHE_TYPES: &[&str] = &[
-    "club",
-    "club_kits",
-    "seasons",
-    "kits",
-    "kit_json",
-    "kits_bulk",
-    "search_clubs",
-    "search_brands",
-    "search_competitions",
-    "search_seasons",
-    "search_kits",
-    "user_collection",
-];
 
 /// Logs to stderr; `RUST_LOG` filters (default info), JSON when asked.
 pub fn init_tracing(json: bool) {
@@ -73,15 +58,33 @@ pub async fn check_redis_memory(cache: &fkapi_cache::Cache) {
     }
 }
 
-/// Background upkeep of a serving instance: the out-of-band change
-/// listener, and sampling of the entries gauge. The receiver turns true
-/// once the listener is in place.
-pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::watch::Receiver<bool> {
-    let (ready, listening) = tokio::sync::watch::channel(!state.cache().is_enabled());
-    if !state.cache().is_enabled() {
-        return listening;
+/// Background work of a serving instance; `shutdown` ends it cleanly.
+pub struct Background {
+    /// Turns true once the change feed has taken its first step (caught up,
+    /// or another instance consumes), so a starting instance serves no
+    /// entry older than a change made while it was down.
+    pub ready: tokio::sync::watch::Receiver<bool>,
+    feed: Option<fkapi_feed::FeedHandle>,
+}
+
+impl Background {
+    /// Gives up the change-feed lease, so another instance takes over at once.
+    pub async fn shutdown(self) {
+        if let Some(feed) = self.feed {
+            feed.shutdown().await;
+        }
     }
-    tokio::spawn(listen::run(settings.database_url.0.clone(), state.cache().clone(), ready));
+}
+
+/// Background upkeep of a serving instance: the change feed, popularity
+/// counts, the warm schedule and sampling of the entries gauge.
+pub fn spawn_background(state: &AppState, settings: &Settings) -> anyhow::Result<Background> {
+    if !state.cache().is_enabled() {
+        let (_, ready) = tokio::sync::watch::channel(true);
+        return Ok(Background { ready, feed: None });
+    }
+    let feed = feed::spawn(state, settings)?;
+    let background = Background { ready: feed.ready.clone(), feed: Some(feed) };
     let popular = state.cache().clone();
     tokio::spawn(async move {
         loop {
@@ -93,16 +96,16 @@ pub fn spawn_background(state: &AppState, settings: &Settings) -> tokio::sync::w
         schedule::spawn(state.clone(), cron.clone());
     }
     if settings.entries_sample_secs == 0 {
-        return listening;
+        return Ok(background);
     }
     let cache = state.cache().clone();
     let every = Duration::from_secs(settings.entries_sample_secs);
     tokio::spawn(async move {
         loop {
-            let _ = cache.count_entries(CACHE_TYPES).await;
+            let _ = cache.count_entries(domains::registry()).await;
             let _ = cache.redis_stats().await;
             tokio::time::sleep(every).await;
         }
     });
-    listening
+    Ok(background)
 }

@@ -3,9 +3,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fkapi_api::{config::Settings, invalidation, openapi, AppState};
-use fkapi_cache::Cache;
 use std::net::TcpListener;
 
+mod feed_cli;
 mod stats;
 
 #[derive(Parser)]
@@ -68,6 +68,11 @@ enum Command {
     },
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
+    /// The change feed of this cache namespace (FKAPI_CACHE_NAMESPACE).
+    Feed {
+        #[command(subcommand)]
+        command: feed_cli::FeedCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(warm_cache(settings, options))
         }
         Command::CacheStats { watch, interval, json } => runtime.block_on(stats::show(settings, watch, interval, json)),
+        Command::Feed { command } => runtime.block_on(feed_cli::run(settings, command)),
         Command::Openapi => {
             print!("{}", openapi::pretty_json()?);
             Ok(())
@@ -101,14 +107,26 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// How long `serve` waits for the change feed before it starts answering.
+const STARTUP_FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(&settings)?;
     fkapi_api::check_redis_memory(state.cache()).await;
-    let _listening = fkapi_api::spawn_background(&state, &settings);
+    let mut background = fkapi_api::spawn_background(&state, &settings)?;
+    // Apply what changed while no instance ran before answering (bounded:
+    // with PostgreSQL or Redis down, serve anyway, failing open).
+    let caught_up = tokio::time::timeout(STARTUP_FEED_WAIT, background.ready.wait_for(|ready| *ready))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if !caught_up {
+        tracing::warn!("the change feed has not caught up after {STARTUP_FEED_WAIT:?}; serving anyway");
+    }
     let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     tracing::info!(address = %settings.bind, "serving; Swagger UI at /swagger-ui/");
-    fkapi_api::serve(listener, state, settings.workers)?.await?;
-    Ok(())
+    let served = fkapi_api::serve(listener, state, settings.workers)?.await;
+    background.shutdown().await;
+    Ok(served?)
 }
 
 async fn seed(settings: Settings, scale: &str, if_empty: bool) -> anyhow::Result<()> {
@@ -146,7 +164,8 @@ async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let report = fkapi_api::warm::warm(&state, &options, |total| bar.set_length(total as u64), || bar.inc(1)).await?;
+    let report =
+        fkapi_api::warm::warm(&state.ctx, &options, |total| bar.set_length(total as u64), || bar.inc(1)).await?;
     bar.finish_and_clear();
     println!(
         "warmed {} entries, skipped {} already cached, {} failed, in {:.1}s",
@@ -163,14 +182,9 @@ async fn warm_cache(settings: Settings, options: fkapi_api::warm::WarmOptions) -
 }
 
 async fn invalidate(settings: Settings, scope: &str, id: Option<i32>) -> anyhow::Result<()> {
-    let scopes = invalidation::scopes_for(scope, id).map_err(anyhow::Error::msg)?;
-    let registry = prometheus::Registry::new();
-    let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
-    let (names, reached) = match scopes {
-        None => (vec![fkapi_cache::EPOCH.to_string()], cache.invalidate_all().await),
-        Some(scopes) => (scopes.iter().map(ToString::to_string).collect::<Vec<_>>(), cache.invalidate(&scopes).await),
-    };
-    anyhow::ensure!(reached, "could not reach Redis; nothing was invalidated");
-    println!("invalidated: {}", names.join(", "));
+    let state = AppState::new(&settings)?;
+    let done = invalidation::by_operator(&state.ctx, scope, id).await?;
+    anyhow::ensure!(done.reached_redis, "could not reach Redis; nothing was invalidated");
+    println!("invalidated: {}", done.scopes.join(", "));
     Ok(())
 }

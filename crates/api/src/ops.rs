@@ -5,8 +5,8 @@ use crate::app::AppState;
 use crate::invalidation;
 use crate::warm::{self, WarmOptions, WarmReport};
 use actix_web::{get, post, web, HttpResponse};
-use fkapi_cache::{RedisStats, TypeStats};
-use fkapi_web::{AdminKey, ApiError, AppContext, ErrorBody, JsonBody};
+use fkapi_cache::{OperatorScopeError, RedisStats, TypeStats};
+use fkapi_web::{AdminKey, ApiError, AppContext, Cause, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -96,9 +96,8 @@ pub async fn health(ctx: web::Data<AppContext>) -> HttpResponse {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let families = state.registry.gather();
-    let text = prometheus::TextEncoder::new()
-        .encode_to_string(&families)
-        .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
+    let text =
+        prometheus::TextEncoder::new().encode_to_string(&families).map_err(|e| ApiError::Internal(Cause::new(e)))?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
@@ -169,12 +168,11 @@ pub async fn cache_invalidate(
     body: JsonBody<InvalidateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
-    let scopes = invalidation::scopes_for(&request.scope, request.id).map_err(ApiError::BadRequest)?;
-    let (names, reached_redis) = match scopes {
-        None => (vec![fkapi_cache::EPOCH.to_string()], ctx.cache.invalidate_all().await),
-        Some(scopes) => (scopes.iter().map(ToString::to_string).collect(), ctx.cache.invalidate(&scopes).await),
-    };
-    Ok(HttpResponse::Ok().json(InvalidateResponse { invalidated: names, reached_redis }))
+    let done = invalidation::by_operator(&ctx, &request.scope, request.id).await.map_err(|e| match e {
+        OperatorScopeError::Lookup { .. } => ApiError::Unavailable(Cause::new(e)),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
+    Ok(HttpResponse::Ok().json(InvalidateResponse { invalidated: done.scopes, reached_redis: done.reached_redis }))
 }
 
 /// Warm the cache now, through the same handlers clients use.
@@ -191,6 +189,8 @@ pub async fn cache_warm(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     body.validate().map_err(ApiError::BadRequest)?;
-    let report = warm::warm(&state, &body, |_| {}, || {}).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let report = warm::warm(&state.ctx, &body, |_| {}, || {})
+        .await
+        .map_err(|e| ApiError::Unavailable(Cause::msg(format!("{e:#}"))))?;
     Ok(HttpResponse::Ok().json(report))
 }

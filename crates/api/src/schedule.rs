@@ -51,7 +51,7 @@ async fn run(state: AppState, cron: Cron) {
             continue;
         }
         let options = WarmOptions { all: true, ..WarmOptions::default() };
-        match warm::warm(&state, &options, |_| {}, || {}).await {
+        match warm::warm(&state.ctx, &options, |_| {}, || {}).await {
             Ok(report) => tracing::info!(
                 warmed = report.warmed,
                 skipped = report.skipped,

@@ -1,14 +1,11 @@
-//! Cache warming: decides which entries are worth filling (busiest clubs,
-//! newest kits, most searched keywords) and fills them by calling the very
-//! handlers the API serves, in-process, so a warmed entry has the same key
-//! and bytes as one filled by a client request.
+//! Cache warming: FKApi's options (`--seasons`, `--clubs N`, `--kits N`,
+//! `--search`, `--all`) answered by the domains' warm sources, which fill
+//! entries through the same cached functions their routes call, so a
+//! warmed entry has the same key and bytes as one filled by a request.
 
-use crate::app::{self, AppState};
-use actix_web::dev::Service;
-use actix_web::{test, web, App};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use fkapi_db::schema::kits;
+use crate::domains::registry;
+use fkapi_cache::{CacheStatus, WarmTarget};
+use fkapi_web::AppContext;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -51,141 +48,78 @@ pub struct WarmReport {
     pub failures: Vec<String>,
 }
 
-/// Built-in keywords for `--search` when nobody has searched yet.
-const DEFAULT_KEYWORDS: &[(&str, &[&str])] = &[
-    ("clubs", &["arsenal", "manchester", "real", "barcelona", "bayern", "juventus", "liverpool", "milan"]),
-    ("brands", &["adidas", "nike", "puma", "umbro", "kappa"]),
-    ("competitions", &["premier league", "champions league", "la liga", "serie a", "bundesliga"]),
-    ("seasons", &["2025", "2024", "2023", "2022"]),
-    ("kits", &["arsenal 2005", "home", "away", "barcelona", "real madrid"]),
-];
-
 impl WarmOptions {
     /// Checks the options before any work starts.
     pub fn validate(&self) -> Result<(), String> {
         self.normalised().map(|_| ())
     }
 
-    fn normalised(&self) -> Result<(bool, Option<i64>, Option<i64>, bool), String> {
-        let clubs = self.clubs.or((self.all || self.seasons).then_some(DEFAULT_CLUBS));
+    /// The registry's warm options to run, with their counts: FKApi's
+    /// `--seasons` warms the seasons lists of the busiest clubs, `--all`
+    /// everything with the defaults.
+    fn normalised(&self) -> Result<Vec<(&'static str, Option<i64>)>, String> {
+        let clubs = self.clubs.or(self.all.then_some(DEFAULT_CLUBS));
         let kits = self.kits.or(self.all.then_some(DEFAULT_KITS));
         for (name, value) in [("clubs", clubs), ("kits", kits)] {
             if value.is_some_and(|n| !(1..=MAX_TARGETS).contains(&n)) {
                 return Err(format!("{name} must be between 1 and {MAX_TARGETS}"));
             }
         }
-        let seasons = self.seasons || self.all;
-        let search = self.search || self.all;
-        if !seasons && !search && clubs.is_none() && kits.is_none() {
+        let mut chosen = Vec::new();
+        if let Some(count) = clubs {
+            chosen.push(("clubs", Some(count)));
+        }
+        if self.seasons || self.all {
+            chosen.push(("seasons", Some(self.clubs.unwrap_or(DEFAULT_CLUBS))));
+        }
+        if let Some(count) = kits {
+            chosen.push(("kits", Some(count)));
+        }
+        if self.search || self.all {
+            chosen.push(("search", None));
+        }
+        if chosen.is_empty() {
             return Err("nothing to warm: choose seasons, clubs, kits, search or all".into());
         }
-        Ok((seasons, clubs, kits, search))
+        Ok(chosen)
     }
 }
 
-/// The request paths to fill, in order.
-pub async fn plan(state: &AppState, options: &WarmOptions) -> anyhow::Result<Vec<String>> {
-    let (seasons, clubs, kits_count, search) = options.normalised().map_err(anyhow::Error::msg)?;
-    let mut conn = fkapi_db::conn(&state.ctx.db).await?;
-    let mut paths = Vec::new();
-    if let Some(limit) = clubs {
-        let busiest: Vec<i32> = kits::table
-            .group_by(kits::team_id)
-            .select(kits::team_id)
-            .order((diesel::dsl::count_star().desc(), kits::team_id))
-            .limit(limit)
-            .load(&mut conn)
-            .await?;
-        for club in &busiest {
-            if clubs.is_some() && (options.clubs.is_some() || options.all) {
-                paths.push(format!("/api/clubs/{club}"));
-                paths.push(format!("/api/clubs/{club}/kits"));
-                paths.push(format!("/api/kits?club_id={club}"));
-            }
-            if seasons {
-                paths.push(format!("/api/seasons?id={club}"));
-            }
+/// The entries to fill, in order: every domain's answer to each option.
+pub async fn plan(ctx: &AppContext, options: &WarmOptions) -> anyhow::Result<Vec<WarmTarget>> {
+    let mut targets = Vec::new();
+    for (option, count) in options.normalised().map_err(anyhow::Error::msg)? {
+        for source in registry().warm_sources(option) {
+            targets.extend((source.plan)(ctx, count).await?);
         }
     }
-    if let Some(limit) = kits_count {
-        let newest: Vec<i32> = kits::table
-            .select(kits::id)
-            .order((kits::last_updated.desc(), kits::id.desc()))
-            .limit(limit)
-            .load(&mut conn)
-            .await?;
-        paths.extend(newest.iter().map(|id| format!("/api/kit-json/{id}")));
-    }
-    if search {
-        for (kind, defaults) in DEFAULT_KEYWORDS {
-            let mut keywords = state.cache().top_popular(&format!("search_{kind}"), 20).await;
-            if keywords.is_empty() {
-                keywords = defaults.iter().map(ToString::to_string).collect();
-            }
-            for keyword in keywords {
-                let encoded: String = url_encode(&keyword);
-                paths.push(format!("/api/{kind}/search?keyword={encoded}"));
-            }
-        }
-    }
-    Ok(paths)
+    Ok(targets)
 }
 
-fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Fills every path through the app's own handlers, `concurrency` at a
-/// time. `progress` is called after each one.
-pub async fn run(state: &AppState, paths: Vec<String>, concurrency: usize, progress: impl Fn()) -> WarmReport {
+/// Fills every target, `concurrency` at a time, through the same cached
+/// functions the routes call. `progress` is called after each one.
+pub async fn run(targets: Vec<WarmTarget>, concurrency: usize, progress: impl Fn()) -> WarmReport {
     let started = Instant::now();
-    let (path_cfg, query_cfg, json_cfg) = fkapi_web::extractor_configs();
-    let service = test::init_service(
-        App::new()
-            .app_data(state.ctx.clone())
-            .app_data(web::Data::new(state.clone()))
-            .app_data(path_cfg)
-            .app_data(query_cfg)
-            .app_data(json_cfg)
-            .configure(app::routes),
-    )
-    .await;
-    let service = &service;
     let mut report = WarmReport::default();
-    let mut outcomes = futures::stream::iter(paths)
-        .map(|path| async move {
-            let request = test::TestRequest::get().uri(&path).to_request();
-            let outcome = match service.call(request).await {
-                Ok(response) if response.status().is_success() => {
-                    let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    match cache {
-                        "HIT" | "STALE" => Ok(false),
-                        "MISS" => Ok(true),
-                        other => Err(format!("served without the cache ({other}): is Redis up?")),
-                    }
-                }
-                Ok(response) => Err(format!("HTTP {}", response.status())),
-                Err(e) => Err(e.to_string()),
+    let mut outcomes = futures::stream::iter(targets)
+        .map(|target| async move {
+            let outcome = match target.fill.await {
+                Ok(CacheStatus::Miss) => Ok(true),
+                Ok(CacheStatus::Hit | CacheStatus::Stale) => Ok(false),
+                Ok(CacheStatus::Bypass) => Err("served without the cache (BYPASS): is Redis up?".to_string()),
+                Err(reason) => Err(reason),
             };
-            (path, outcome)
+            (target.label, outcome)
         })
         .buffer_unordered(concurrency.clamp(1, 64));
-    while let Some((path, outcome)) = outcomes.next().await {
+    while let Some((label, outcome)) = outcomes.next().await {
         match outcome {
             Ok(true) => report.warmed += 1,
             Ok(false) => report.skipped += 1,
             Err(reason) => {
                 report.failed += 1;
                 if report.failures.len() < 10 {
-                    report.failures.push(format!("{path}: {reason}"));
+                    report.failures.push(format!("{label}: {reason}"));
                 }
             }
         }
@@ -198,12 +132,12 @@ pub async fn run(state: &AppState, paths: Vec<String>, concurrency: usize, progr
 /// Plans and runs a warm-up; what the CLI, the admin route and the
 /// schedule call. `planned` learns the number of entries, `done` ticks.
 pub async fn warm(
-    state: &AppState,
+    ctx: &AppContext,
     options: &WarmOptions,
     planned: impl FnOnce(usize),
     done: impl Fn(),
 ) -> anyhow::Result<WarmReport> {
-    let paths = plan(state, options).await?;
-    planned(paths.len());
-    Ok(run(state, paths, options.concurrency.unwrap_or(8), done).await)
+    let targets = plan(ctx, options).await?;
+    planned(targets.len());
+    Ok(run(targets, options.concurrency.unwrap_or(8), done).await)
 }

@@ -6,8 +6,9 @@ use crate::entry::{self, Entry, Meta};
 use crate::flight::{Flights, Outcome};
 use crate::key::Namespace;
 use crate::metrics::CacheMetrics;
+use crate::registry::{CacheKey, CacheType, Registry};
 use crate::scope::{Scope, EPOCH};
-use crate::ttl::{TtlClass, TtlConfig};
+use crate::ttl::TtlConfig;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use rand::Rng;
@@ -125,22 +126,22 @@ impl CacheStatus {
     }
 }
 
-/// A cached query as a domain crate declares it.
+/// A cached query as a domain crate declares it: its key (which carries
+/// its cache type, and so its TTL class and whether it may be served stale)
+/// and the scopes known before the load.
 #[derive(Clone, Debug)]
 pub struct CachedQuery {
-    pub cache_type: &'static str,
-    /// From [`crate::generate_cache_key`].
+    pub cache_type: &'static CacheType,
+    /// From [`CacheType::key`].
     pub key: String,
-    pub ttl: TtlClass,
     /// Scopes known before the load; more can be added inside the loader
     /// with [`LoadCtx::depend_on`].
     pub scopes: Vec<Scope>,
-    pub allow_stale: bool,
 }
 
 impl CachedQuery {
-    pub fn new(cache_type: &'static str, key: String, ttl: TtlClass) -> Self {
-        CachedQuery { cache_type, key, ttl, scopes: Vec::new(), allow_stale: false }
+    pub fn new(key: CacheKey) -> Self {
+        CachedQuery { cache_type: key.cache_type, key: key.key, scopes: Vec::new() }
     }
 
     pub fn depends_on(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
@@ -148,11 +149,8 @@ impl CachedQuery {
         self
     }
 
-    /// The route may answer with an expired (but never invalidated) entry
-    /// while it is refreshed in the background.
-    pub fn allow_stale(mut self) -> Self {
-        self.allow_stale = true;
-        self
+    fn label(&self) -> &'static str {
+        self.cache_type.name
     }
 }
 
@@ -423,7 +421,7 @@ impl Cache {
     }
 
     /// Runs one Redis operation under the timeout and the circuit breaker.
-    async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
+    pub(crate) async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
     where
         F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -602,7 +600,7 @@ impl Cache {
         F: FnOnce(LoadCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<u8>, E>> + Send + 'static,
     {
-        let cache_type = query.cache_type;
+        let cache_type = query.label();
         let metrics = &self.inner.metrics;
         if self.inner.pool.is_none() {
             metrics.bypass.with_label_values(&[cache_type]).inc();
@@ -626,7 +624,7 @@ impl Cache {
                     }
                     return Ok(Cached::from_entry(entry, CacheStatus::Hit));
                 }
-                if query.allow_stale {
+                if query.cache_type.serves_stale {
                     metrics.stale.with_label_values(&[cache_type]).inc();
                     self.spawn_refresh(query, entry_key, seq, loader);
                     return Ok(Cached::from_entry(entry, CacheStatus::Stale));
@@ -755,15 +753,15 @@ impl Cache {
             hook(entry_key.clone()).await;
         }
         let metrics = &self.inner.metrics;
-        metrics.loads.with_label_values(&[query.cache_type]).inc();
-        metrics.load_duration.with_label_values(&[query.cache_type]).observe(took.as_secs_f64());
+        metrics.loads.with_label_values(&[query.label()]).inc();
+        metrics.load_duration.with_label_values(&[query.label()]).observe(took.as_secs_f64());
 
         let (deps, tracked) = ctx.finish();
         let etag = entry::etag_of(&body);
         let (stored, compressed) = entry::maybe_compress(body, self.inner.cfg.compress_min_bytes);
         let loaded = Loaded { body: Bytes::from(stored), compressed, etag: etag.into(), deps: Arc::new(deps), tracked };
         if tracked {
-            let ttl = self.inner.cfg.ttl.jittered(query.ttl);
+            let ttl = self.inner.cfg.ttl.jittered(query.cache_type.ttl);
             let now = now_ms();
             let meta = Meta {
                 compressed,
@@ -920,21 +918,18 @@ impl Cache {
     /// Counts our entries per cache type with SCAN, for the
     /// `fkapi_cache_entries` gauge. Runs in a background task, never on a
     /// request path; cost grows with the keyspace, so it is sampled rarely.
-    pub async fn count_entries(&self, cache_types: &[&'static str]) -> Option<BTreeMap<&'static str, i64>> {
+    pub async fn count_entries<C>(&self, registry: &Registry<C>) -> Option<BTreeMap<&'static str, i64>> {
         let pool = self.inner.pool.as_ref()?;
         let mut conn = pool.get().await.ok()?;
         let pattern = format!("{}*", redis_glob_escape(self.inner.ns.prefix()));
         let generation_prefix = self.inner.ns.generation_prefix().to_string();
         let prefix_len = self.inner.ns.prefix().len();
-        let mut counts: BTreeMap<&'static str, i64> = cache_types.iter().map(|t| (*t, 0)).collect();
+        let mut counts: BTreeMap<&'static str, i64> = registry.cache_types().map(|t| (t.name, 0)).collect();
         crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
             for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
                 let rest = &key[prefix_len.min(key.len())..];
-                // Longest matching cache type wins (kits vs kits_bulk).
-                if let Some(t) =
-                    cache_types.iter().filter(|t| rest.starts_with(&format!("{t}_"))).max_by_key(|t| t.len())
-                {
-                    *counts.entry(t).or_default() += 1;
+                if let Some(cache_type) = registry.type_of_key(rest) {
+                    *counts.entry(cache_type.name).or_default() += 1;
                 }
             }
         })

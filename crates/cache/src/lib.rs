@@ -9,15 +9,18 @@
 //!
 //! Around that core: FKApi-compatible keys and TTL classes, single-flight
 //! loads, XFetch early refresh, stale-while-revalidate, gzip-compressed
-//! stored bodies, a circuit breaker that fails open to the database, and
-//! Prometheus metrics.
+//! stored bodies, a circuit breaker that fails open to the database,
+//! leased records (one owner at a time across instances) and Prometheus
+//! metrics.
 
 mod breaker;
 mod client;
 pub mod entry;
 mod flight;
 pub mod key;
+mod lease;
 pub mod metrics;
+pub mod registry;
 pub mod scan;
 pub mod scope;
 pub mod ttl;
@@ -27,6 +30,11 @@ pub use client::{
     TypeStats,
 };
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
+pub use lease::LeasedRecord;
+pub use registry::{
+    CacheKey, CacheType, Domain, OperatorScope, OperatorScopeError, OperatorTarget, Registry, RowChange, WarmSource,
+    WarmTarget,
+};
 pub use scan::{scan_each, scan_keys};
 pub use scope::{InvalidScope, Scope, EPOCH};
 pub use ttl::{TtlClass, TtlConfig};

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use fkapi_db::schema::clubs;
+use fkapi_db::schema::{clubs, kits};
 use fkapi_db::PgConn;
 use fkapi_web::admin::slug_or_default;
 use fkapi_web::{double_option, validate_country, validate_slug, ApiError};
@@ -45,6 +45,18 @@ impl Club {
 
     pub async fn delete(conn: &mut PgConn, id: i32) -> QueryResult<bool> {
         Ok(diesel::delete(clubs::table.find(id)).execute(conn).await? > 0)
+    }
+
+    /// The ids of the `limit` clubs with most kits, busiest first: what
+    /// every domain warms for `warm-cache --clubs N`.
+    pub async fn busiest(conn: &mut PgConn, limit: i64) -> QueryResult<Vec<i32>> {
+        kits::table
+            .group_by(kits::team_id)
+            .select(kits::team_id)
+            .order((diesel::dsl::count_star().desc(), kits::team_id))
+            .limit(limit)
+            .load(conn)
+            .await
     }
 }
 

@@ -22,8 +22,10 @@ pub type PooledConn = Object<AsyncPgConnection>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// The pool, the connection or the server failed; the cause is kept
+    /// as the error's source, for the log.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
@@ -34,7 +36,7 @@ pub enum DbError {
 
 impl From<PoolError> for DbError {
     fn from(err: PoolError) -> Self {
-        DbError::Unavailable(err.to_string())
+        DbError::Unavailable(Box::new(err))
     }
 }
 
@@ -72,7 +74,7 @@ pub fn build_pool(database_url: &str, max_size: usize, timeout: Duration) -> Res
         .recycle_timeout(Some(timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .map_err(|e| DbError::Unavailable(e.to_string()))
+        .map_err(|e| DbError::Unavailable(Box::new(e)))
 }
 
 /// Takes a pooled connection, mapping pool exhaustion and a down database to
@@ -90,8 +92,7 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
         return Err(DbError::InvalidUrl(format!("database name {name:?} must be [A-Za-z0-9_]+")));
     }
     url.set_path("/postgres");
-    let mut admin =
-        AsyncPgConnection::establish(url.as_str()).await.map_err(|e| DbError::Unavailable(e.to_string()))?;
+    let mut admin = AsyncPgConnection::establish(url.as_str()).await.map_err(|e| DbError::Unavailable(Box::new(e)))?;
     let exists: i64 = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
         .bind::<diesel::sql_types::Text, _>(&name)
         .get_result::<Count>(&mut admin)
@@ -115,7 +116,7 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, DbError> 
     let url = database_url.to_string();
     tokio::task::spawn_blocking(move || {
         let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(applied.iter().map(|m| m.to_string()).collect())
     })
@@ -129,7 +130,7 @@ pub async fn revert_all_migrations(database_url: &str) -> Result<usize, DbError>
     let url = database_url.to_string();
     tokio::task::spawn_blocking(move || {
         let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         let reverted = conn.revert_all_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(reverted.len())
     })

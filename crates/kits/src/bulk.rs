@@ -1,7 +1,8 @@
 //! The `slugs` parameter of `GET /api/kits/bulk`: parsed and checked before
 //! anything touches the cache.
 
-use fkapi_cache::generate_cache_key;
+use crate::cache::KITS_BULK;
+use fkapi_cache::CacheKey;
 use fkapi_web::{is_slug, ApiError};
 use serde::Deserialize;
 
@@ -62,8 +63,8 @@ pub fn parse_slugs(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
 }
 
 /// FKApi's key of a bulk read (over 200 characters it becomes an md5).
-pub fn bulk_key(slugs: &[String]) -> String {
-    generate_cache_key("kits_bulk", &[&slugs.join(",")], &[])
+pub fn bulk_key(slugs: &[String]) -> CacheKey {
+    KITS_BULK.key(&[&slugs.join(",")], &[])
 }
 
 #[cfg(test)]
@@ -117,9 +118,9 @@ mod tests {
 
     #[test]
     fn key_joins_slugs_and_hashes_long_ones() {
-        assert_eq!(bulk_key(&["a-kit".into(), "b-kit".into()]), "kits_bulk_a-kit,b-kit");
+        assert_eq!(bulk_key(&["a-kit".into(), "b-kit".into()]).key, "kits_bulk_a-kit,b-kit");
         let many: Vec<String> = (0..30).map(|i| format!("some-long-kit-slug-{i}")).collect();
-        let key = bulk_key(&many);
+        let key = bulk_key(&many).key;
         assert_eq!(key.len(), "kits_bulk_".len() + 32);
     }
 }

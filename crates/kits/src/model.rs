@@ -120,7 +120,7 @@ pub struct BulkBrand {
 }
 
 /// A stored rating (numeric(3,2)) as the JSON number FKApi sends.
-fn rating_number(rating: Option<BigDecimal>) -> Option<f64> {
+pub(crate) fn rating_number(rating: Option<BigDecimal>) -> Option<f64> {
     rating.and_then(|r| r.with_scale_round(2, RoundingMode::HalfEven).to_f64())
 }
 
@@ -187,6 +187,11 @@ struct KitColumns {
 type DetailRow = (KitColumns, Club, Season, KitType, Brand, Option<Color>);
 
 impl KitDetail {
+    /// The ids of the `limit` most recently updated kits, newest first.
+    pub async fn newest_ids(conn: &mut PgConn, limit: i64) -> QueryResult<Vec<i32>> {
+        kits::table.select(kits::id).order((kits::last_updated.desc(), kits::id.desc())).limit(limit).load(conn).await
+    }
+
     /// Three queries, pipelined on one connection: the kit joined to its
     /// club, season, type, brand and primary colour; its competitions; its
     /// secondary colours. `None` when there is no such kit.
@@ -313,6 +318,13 @@ impl KitListItem {
         if let Some(color) = filter.primary_color {
             let color_ids = colors::table.filter(colors::name.eq(color)).select(colors::id.nullable());
             query = query.filter(kits::primary_color_id.eq_any(color_ids));
+        }
+        for color in &filter.secondary_colors {
+            let has_color = kit_secondary_colors::table
+                .inner_join(colors::table)
+                .filter(kit_secondary_colors::kit_id.eq(kits::id))
+                .filter(colors::name.eq(*color));
+            query = query.filter(diesel::dsl::exists(has_color));
         }
         if let Some(design) = filter.design {
             query = query.filter(kits::design.eq(design));

@@ -31,6 +31,15 @@ impl Keyword {
         Ok(Keyword(collapsed.to_lowercase()))
     }
 
+    /// As [`Keyword::parse`], for the searches whose keyword is optional in
+    /// FKApi (kits, seasons): absent or blank is `None`, whose answer is `[]`.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Keyword>, ApiError> {
+        match raw {
+            Some(text) if !collapse_whitespace(text).is_empty() => Keyword::parse(Some(text)).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -174,6 +183,15 @@ mod tests {
     #[test]
     fn metacharacters_are_kept_as_text() {
         assert_eq!(parsed("100% _x_ [a] * ? 'q' \"d\" \\"), Ok("100% _x_ [a] * ? 'q' \"d\" \\".into()));
+    }
+
+    #[test]
+    fn optional_keywords_may_be_absent_or_blank_but_not_bad() {
+        assert_eq!(Keyword::parse_optional(None).ok(), Some(None));
+        assert_eq!(Keyword::parse_optional(Some(" \t ")).ok(), Some(None));
+        assert_eq!(Keyword::parse_optional(Some(" Arsenal ")).ok().flatten().map(|k| k.0), Some("arsenal".into()));
+        assert!(Keyword::parse_optional(Some("ars\0enal")).is_err());
+        assert!(Keyword::parse_optional(Some(&"a".repeat(101))).is_err());
     }
 
     #[test]

@@ -1,11 +1,12 @@
 use crate::keyword::Keyword;
 use crate::query::search;
 use crate::targets::{Brands, ClubSearchResult, Clubs, Competitions, KitSearchResult, Kits, Search, Seasons};
+use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, Cached, CachedQuery, TtlClass};
+use fkapi_cache::{Cached, CachedQuery};
 use fkapi_kits::{Brand, Competition};
 use fkapi_seasons::SeasonSummary;
-use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
+use fkapi_web::{cached_response, json_bytes, param_names, ApiError, AppContext, ErrorBody, QueryPairs, Visibility};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
@@ -36,11 +37,22 @@ pub struct SearchParams {
     pub keyword: Option<String>,
 }
 
-/// Answers one search from the cache, loading it on a miss. Public so the
-/// cache warmer can fill search entries exactly as requests do.
+/// `keyword` of the kit and season searches: optional there, as in FKApi.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OptionalSearchParams {
+    /// Text to look for, at most 100 characters once surrounding whitespace
+    /// is trimmed; case and accents are ignored, and `%`, `_`, `*` and the
+    /// like are plain text. Absent or blank: the answer is `[]`.
+    #[param(max_length = 100, example = "arsenal 2005")]
+    pub keyword: Option<String>,
+}
+
+/// Answers one search from the cache, loading it on a miss; also what
+/// `warm-cache --search` fills.
+#[tracing::instrument(skip(ctx), fields(search = S::CACHE_TYPE.name))]
 pub async fn cached_search<S: Search>(ctx: &AppContext, keyword: Keyword) -> Result<Cached, ApiError> {
-    let key = generate_cache_key(S::CACHE_TYPE, &[&keyword], &[]);
-    let query = CachedQuery::new(S::CACHE_TYPE, key, TtlClass::Short).depends_on(S::scopes()).allow_stale();
+    let query = CachedQuery::new(S::CACHE_TYPE.key(&[&keyword], &[])).depends_on(S::scopes());
     let db = ctx.db.clone();
     ctx.cache
         .get_or_load(query, move |_| async move {
@@ -52,17 +64,40 @@ pub async fn cached_search<S: Search>(ctx: &AppContext, keyword: Keyword) -> Res
         .await
 }
 
-async fn respond<S: Search>(
+async fn respond<S: Search>(req: &HttpRequest, ctx: &AppContext, keyword: Keyword) -> Result<HttpResponse, ApiError> {
+    // Counted in memory and flushed in the background: `warm-cache --search`
+    // warms the most searched keywords.
+    ctx.cache.count_popular(S::CACHE_TYPE.name, keyword.as_str());
+    let cached = cached_search::<S>(ctx, keyword).await?;
+    Ok(cached_response(req, &cached, Visibility::Public))
+}
+
+/// A search whose keyword is required (clubs, brands, competitions).
+async fn required<S: Search>(
     req: &HttpRequest,
     ctx: &AppContext,
     params: SearchParams,
+    query: &QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    let keyword = Keyword::parse(params.keyword.as_deref())?;
-    // Counted in memory and flushed in the background: `warm-cache --search`
-    // warms the most searched keywords.
-    ctx.cache.count_popular(S::CACHE_TYPE, keyword.as_str());
-    let cached = cached_search::<S>(ctx, keyword).await?;
-    Ok(cached_response(req, &cached, Visibility::Public))
+    query.refuse_unknown(&[param_names::<SearchParams>()])?;
+    respond::<S>(req, ctx, Keyword::parse(params.keyword.as_deref())?).await
+}
+
+/// A search whose keyword is optional (kits, seasons): none, or a blank
+/// one, answers `[]` without asking the cache or the database.
+async fn optional<S: Search>(
+    req: &HttpRequest,
+    ctx: &AppContext,
+    params: OptionalSearchParams,
+    query: &QueryPairs,
+) -> Result<HttpResponse, ApiError> {
+    query.refuse_unknown(&[param_names::<OptionalSearchParams>()])?;
+    match Keyword::parse_optional(params.keyword.as_deref())? {
+        Some(keyword) => respond::<S>(req, ctx, keyword).await,
+        None => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "public, max-age=0, must-revalidate"))
+            .json(Vec::<S::Item>::new())),
+    }
 }
 
 /// Search clubs by name or slug.
@@ -79,7 +114,7 @@ async fn respond<S: Search>(
         (status = 200, description = "Matching clubs, best first", body = Vec<ClubSearchResult>,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL", body = ErrorBody),
+        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL, or an unknown parameter", body = ErrorBody),
     )
 )]
 #[get("/api/clubs/search")]
@@ -87,8 +122,9 @@ pub async fn search_clubs(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     params: web::Query<SearchParams>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    respond::<Clubs>(&req, &ctx, params.into_inner()).await
+    required::<Clubs>(&req, &ctx, params.into_inner(), &query).await
 }
 
 /// Search brands by name or slug, ranked as club search.
@@ -101,7 +137,7 @@ pub async fn search_clubs(
         (status = 200, description = "Matching brands, best first", body = Vec<Brand>,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL", body = ErrorBody),
+        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL, or an unknown parameter", body = ErrorBody),
     )
 )]
 #[get("/api/brands/search")]
@@ -109,8 +145,9 @@ pub async fn search_brands(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     params: web::Query<SearchParams>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    respond::<Brands>(&req, &ctx, params.into_inner()).await
+    required::<Brands>(&req, &ctx, params.into_inner(), &query).await
 }
 
 /// Search competitions by name or slug, ranked as club search.
@@ -123,7 +160,7 @@ pub async fn search_brands(
         (status = 200, description = "Matching competitions, best first", body = Vec<Competition>,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL", body = ErrorBody),
+        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL, or an unknown parameter", body = ErrorBody),
     )
 )]
 #[get("/api/competitions/search")]
@@ -131,34 +168,37 @@ pub async fn search_competitions(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     params: web::Query<SearchParams>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    respond::<Competitions>(&req, &ctx, params.into_inner()).await
+    required::<Competitions>(&req, &ctx, params.into_inner(), &query).await
 }
 
 /// Search seasons by year.
 ///
 /// "2025" finds the season "2025" first, then the seasons starting or ending
 /// in 2025 ("2025-26", "2024-25"), newest first; "2024-25" (or "2024/25")
-/// finds that season. Other matches follow, newest first.
+/// finds that season. Other matches follow, newest first. Without a
+/// keyword (or with a blank one) the answer is `[]`, as in FKApi.
 #[utoipa::path(
     get,
     path = "/api/seasons/search",
     tag = "Search",
-    params(SearchParams),
+    params(OptionalSearchParams),
     responses(
         (status = 200, description = "Matching seasons, best first", body = Vec<SeasonSummary>,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL", body = ErrorBody),
+        (status = 400, description = "Keyword longer than 100 characters or containing NUL, or an unknown parameter", body = ErrorBody),
     )
 )]
 #[get("/api/seasons/search")]
 pub async fn search_seasons(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    params: web::Query<SearchParams>,
+    params: web::Query<OptionalSearchParams>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    respond::<Seasons>(&req, &ctx, params.into_inner()).await
+    optional::<Seasons>(&req, &ctx, params.into_inner(), &query).await
 }
 
 /// Search kits by name or slug, optionally within a season.
@@ -167,24 +207,26 @@ pub async fn search_seasons(
 /// seasons of that year: those starting in it first (2005-06), then those
 /// ending in it (2004-05), then the single-year season (2005); "2005-06"
 /// names one season. A keyword that is only a year lists that season's kits
-/// by name.
+/// by name. Without a keyword (or with a blank one) the answer is `[]`, as
+/// in FKApi.
 #[utoipa::path(
     get,
     path = "/api/kits/search",
     tag = "Search",
-    params(SearchParams),
+    params(OptionalSearchParams),
     responses(
         (status = 200, description = "Matching kits, best first", body = Vec<KitSearchResult>,
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Keyword missing, empty, longer than 100 characters or containing NUL", body = ErrorBody),
+        (status = 400, description = "Keyword longer than 100 characters or containing NUL, or an unknown parameter", body = ErrorBody),
     )
 )]
 #[get("/api/kits/search")]
 pub async fn search_kits(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    params: web::Query<SearchParams>,
+    params: web::Query<OptionalSearchParams>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    respond::<Kits>(&req, &ctx, params.into_inner()).await
+    optional::<Kits>(&req, &ctx, params.into_inner(), &query).await
 }

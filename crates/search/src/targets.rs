@@ -5,7 +5,7 @@ use crate::query::{Key, SeasonUse, Target};
 use diesel::pg::Pg;
 use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::QueryableByName;
-use fkapi_cache::Scope;
+use fkapi_cache::{CacheType, Scope, TtlClass};
 use fkapi_clubs::scopes::CLUBS;
 use fkapi_kits::scopes::{BRANDS, COMPETITIONS, KITS};
 use fkapi_kits::{Brand, Competition};
@@ -16,8 +16,10 @@ use utoipa::ToSchema;
 
 /// One search, declared once; the routes and the query are generic over it.
 pub trait Search {
-    /// Cache type, also the prefix of the FKApi cache key.
-    const CACHE_TYPE: &'static str;
+    /// Cache type; its name also labels the search's popularity counts.
+    const CACHE_TYPE: &'static CacheType;
+    /// What `warm-cache --search` warms before anybody has searched.
+    const DEFAULT_KEYWORDS: &'static [&'static str];
     const TARGET: Target;
     /// What the query reads.
     type Row: QueryableByName<Pg> + Send + 'static;
@@ -144,6 +146,15 @@ const fn named(table: &'static str, select: &'static str) -> Target {
     }
 }
 
+/// The five search cache types (FKApi's keys `search_<kind>_<keyword>`).
+pub static SEARCH_CLUBS: CacheType = CacheType::new("search_clubs", "search_clubs", TtlClass::Short).serving_stale();
+pub static SEARCH_BRANDS: CacheType = CacheType::new("search_brands", "search_brands", TtlClass::Short).serving_stale();
+pub static SEARCH_COMPETITIONS: CacheType =
+    CacheType::new("search_competitions", "search_competitions", TtlClass::Short).serving_stale();
+pub static SEARCH_SEASONS: CacheType =
+    CacheType::new("search_seasons", "search_seasons", TtlClass::Short).serving_stale();
+pub static SEARCH_KITS: CacheType = CacheType::new("search_kits", "search_kits", TtlClass::Short).serving_stale();
+
 pub struct Clubs;
 pub struct Brands;
 pub struct Competitions;
@@ -151,7 +162,9 @@ pub struct Seasons;
 pub struct Kits;
 
 impl Search for Clubs {
-    const CACHE_TYPE: &'static str = "search_clubs";
+    const CACHE_TYPE: &'static CacheType = &SEARCH_CLUBS;
+    const DEFAULT_KEYWORDS: &'static [&'static str] =
+        &["arsenal", "manchester", "real", "barcelona", "bayern", "juventus", "liverpool", "milan"];
     const TARGET: Target = named("clubs t", "t.id, t.name, t.slug, t.logo, t.logo_dark, t.country");
     type Row = NamedRow;
     type Item = ClubSearchResult;
@@ -161,7 +174,8 @@ impl Search for Clubs {
 }
 
 impl Search for Brands {
-    const CACHE_TYPE: &'static str = "search_brands";
+    const CACHE_TYPE: &'static CacheType = &SEARCH_BRANDS;
+    const DEFAULT_KEYWORDS: &'static [&'static str] = &["adidas", "nike", "puma", "umbro", "kappa"];
     const TARGET: Target = named("brands t", "t.id, t.name, t.slug, t.logo, t.logo_dark, NULL::text AS country");
     type Row = NamedRow;
     type Item = Brand;
@@ -171,7 +185,9 @@ impl Search for Brands {
 }
 
 impl Search for Competitions {
-    const CACHE_TYPE: &'static str = "search_competitions";
+    const CACHE_TYPE: &'static CacheType = &SEARCH_COMPETITIONS;
+    const DEFAULT_KEYWORDS: &'static [&'static str] =
+        &["premier league", "champions league", "la liga", "serie a", "bundesliga"];
     const TARGET: Target = named("competitions t", "t.id, t.name, t.slug, t.logo, t.logo_dark, t.country");
     type Row = NamedRow;
     type Item = Competition;
@@ -181,7 +197,8 @@ impl Search for Competitions {
 }
 
 impl Search for Seasons {
-    const CACHE_TYPE: &'static str = "search_seasons";
+    const CACHE_TYPE: &'static CacheType = &SEARCH_SEASONS;
+    const DEFAULT_KEYWORDS: &'static [&'static str] = &["2025", "2024", "2023", "2022"];
     /// Years are digits and dashes: no folding, and no trigram matching
     /// ("2025" is not a typo of "2026"). Newest first after exact.
     const TARGET: Target = Target {
@@ -205,7 +222,8 @@ impl Search for Seasons {
 }
 
 impl Search for Kits {
-    const CACHE_TYPE: &'static str = "search_kits";
+    const CACHE_TYPE: &'static CacheType = &SEARCH_KITS;
+    const DEFAULT_KEYWORDS: &'static [&'static str] = &["arsenal 2005", "home", "away", "barcelona", "real madrid"];
     const TARGET: Target = Target {
         table: "kits k",
         id: "k.id",

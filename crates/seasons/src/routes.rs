@@ -1,11 +1,10 @@
 use crate::model::{Season, SeasonInput, SeasonPatch, SeasonSummary};
 use crate::scopes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, Scope, TtlClass};
-use fkapi_clubs::Club;
+use fkapi_cache::Scope;
 use fkapi_db::PgConn;
 use fkapi_web::admin::{deleted, validate_merged, AdminResource, Written};
-use fkapi_web::{cached_response, json_bytes, ApiError, AppContext, ErrorBody, Visibility};
+use fkapi_web::{cached_response, param_names, ApiError, AppContext, ErrorBody, QueryPairs, Visibility};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -47,7 +46,7 @@ pub struct SeasonsQuery {
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String)),
          example = json!([{"id": 12, "year": "2024-25"}, {"id": 11, "year": "2023-24"}])),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "club_id missing or not a number", body = ErrorBody,
+        (status = 400, description = "club_id missing or not a number, or an unknown parameter", body = ErrorBody,
          example = json!({"detail": "club_id is required"})),
         (status = 404, description = "No such club", body = ErrorBody,
          example = json!({"detail": "Club with ID 999999 not found"})),
@@ -58,24 +57,11 @@ pub async fn list_seasons(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
     params: web::Query<SeasonsQuery>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
+    query.refuse_unknown(&[param_names::<SeasonsQuery>()])?;
     let club_id = params.into_inner().club_id.ok_or_else(|| ApiError::BadRequest("club_id is required".into()))?;
-    // FKApi's key for this list; the entry goes stale when the club row,
-    // the club's set of kits, or any season's text changes.
-    let query = CachedQuery::new("seasons", generate_cache_key("season", &[&"club", &club_id], &[]), TtlClass::Long)
-        .depends_on([fkapi_clubs::scopes::club(club_id), fkapi_clubs::scopes::club_kits(club_id), scopes::SEASONS])
-        .allow_stale();
-    let db = ctx.db.clone();
-    let cached = ctx
-        .cache
-        .get_or_load(query, move |_| async move {
-            let mut conn = fkapi_db::conn(&db).await?;
-            if !Club::exists(&mut conn, club_id).await? {
-                return Err(ApiError::NotFound(format!("Club with ID {club_id} not found")));
-            }
-            json_bytes(&SeasonSummary::of_club(&mut conn, club_id).await?)
-        })
-        .await?;
+    let cached = crate::cache::cached_seasons(&ctx, club_id).await?;
     Ok(cached_response(&req, &cached, Visibility::Public))
 }
 

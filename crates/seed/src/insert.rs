@@ -89,10 +89,10 @@ pub async fn insert_catalogue(conn: &mut PgConn, catalogue: &Catalogue) -> Resul
                 insert_kit_links(conn, &catalogue.kits).await?;
                 tracing::debug!(ms = started.elapsed().as_millis() as u64, "seeded kit competitions and colours");
                 if skipped_triggers && kits > 0 {
-                    // The change triggers did not fire: tell listening servers
-                    // that everything may have changed (delivered at commit).
+                    // The change triggers did not fire: record in the change
+                    // feed that everything may have changed (seen at commit).
                     diesel::sql_query(
-                        "SELECT pg_notify('fkapi_changes', t || '|*|') FROM unnest(ARRAY['clubs', 'kits']) AS t",
+                        "SELECT fkapi_record_change(t, NULL, NULL) FROM unnest(ARRAY['clubs', 'kits']) AS t",
                     )
                     .execute(conn)
                     .await?;

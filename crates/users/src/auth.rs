@@ -5,7 +5,7 @@ use crate::token;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, ResponseError};
-use fkapi_web::{AdminKey, ApiError, AppContext};
+use fkapi_web::{AdminKey, ApiError, AppContext, Cause};
 use futures::future::LocalBoxFuture;
 
 /// The authenticated caller of a user route. Extract it before anything
@@ -67,7 +67,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, actix_web::Error> {
     }
     let ctx = req
         .app_data::<web::Data<AppContext>>()
-        .ok_or_else(|| ApiError::Internal("application context missing".into()))?;
+        .ok_or_else(|| ApiError::Internal(Cause::msg("application context missing")))?;
     // Always the database, never the limiter's short-lived cache: a rotated
     // token must stop working everywhere at once.
     let mut conn = fkapi_db::conn(&ctx.db).await.map_err(ApiError::from)?;

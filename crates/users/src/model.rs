@@ -9,6 +9,7 @@ use fkapi_db::schema::{clubs, collection_entries, kits, seasons, users};
 use fkapi_db::PgConn;
 use fkapi_kits::model::{list_columns, ListRow};
 use fkapi_kits::KitListItem;
+use fkapi_web::PageLinks;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
@@ -166,46 +167,30 @@ pub struct CollectionEntry {
 /// `data` of a collection page.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CollectionData {
+    /// Always true: FKApi's flag that the collection was read.
+    pub success: bool,
     pub entries: Vec<CollectionEntry>,
     /// Entries in the whole collection.
     #[schema(example = 42)]
     pub total_entries: i64,
 }
 
-/// `pagination` of a collection page, as FKApi has it.
+/// `pagination` of a collection page, as FKApi has it: its pagination
+/// object plus the page size.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PageInfo {
-    #[schema(example = 1)]
-    pub current_page: i64,
-    /// At least 1, even for an empty collection (Django's paginator).
-    #[schema(example = 3)]
-    pub total_pages: i64,
-    #[schema(example = 42)]
-    pub total_count: i64,
-    pub has_next: bool,
-    pub has_previous: bool,
+    #[serde(flatten)]
+    pub links: PageLinks,
     #[schema(example = 20)]
     pub page_size: i64,
 }
 
-impl PageInfo {
-    pub fn new(page: i64, page_size: i64, total: i64) -> PageInfo {
-        let total_pages = ((total + page_size - 1) / page_size).max(1);
-        PageInfo {
-            current_page: page,
-            total_pages,
-            total_count: total,
-            has_next: page < total_pages,
-            has_previous: page > 1,
-            page_size,
-        }
-    }
-}
-
-/// FKApi's collection response: `{status, data{entries, total_entries}, pagination{…}}`.
+/// FKApi's collection response: `{status, data{success, entries,
+/// total_entries}, pagination{…}}`; `status` is `ready`, what FKApi's
+/// clients look for in a collection they can read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CollectionPage {
-    #[schema(example = "success")]
+    #[schema(example = "ready")]
     pub status: &'static str,
     pub data: CollectionData,
     pub pagination: PageInfo,
@@ -313,16 +298,6 @@ impl CollectionEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pages_follow_djangos_paginator() {
-        let empty = PageInfo::new(1, 20, 0);
-        assert_eq!((empty.total_pages, empty.has_next, empty.has_previous), (1, false, false));
-        let middle = PageInfo::new(2, 20, 41);
-        assert_eq!((middle.total_pages, middle.has_next, middle.has_previous), (3, true, true));
-        let last = PageInfo::new(3, 20, 41);
-        assert!(!last.has_next);
-    }
 
     #[test]
     fn usernames_follow_the_database_rule() {

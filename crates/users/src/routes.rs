@@ -3,11 +3,12 @@ use crate::model::{
 };
 use crate::{scopes, token, Caller, TokenCache};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use fkapi_cache::{generate_cache_key, CachedQuery, LoadCtx, Scope, TtlClass};
+use fkapi_cache::{CachedQuery, LoadCtx, Scope};
 use fkapi_db::PgPool;
 use fkapi_kits::KitListItem;
 use fkapi_web::{
-    cached_response, json_bytes, AdminKey, ApiError, AppContext, ErrorBody, Pagination, ValidatedJson, Visibility,
+    cached_response, json_bytes, param_names, AdminKey, ApiError, AppContext, ErrorBody, PageLinks, Pagination,
+    QueryPairs, ValidatedJson, Visibility,
 };
 use utoipa::OpenApi;
 use validator::Validate;
@@ -24,6 +25,7 @@ use validator::Validate;
         CollectionData,
         CollectionPage,
         PageInfo,
+        PageLinks,
         KitListItem,
         ErrorBody
     ))
@@ -147,6 +149,7 @@ pub async fn rotate_token(
 /// Resolving the club ids in phase one instead would read the kit rows
 /// before their generation was taken: a kit moved to another club in
 /// between would leave the entry blind to renames of the new club.
+#[tracing::instrument(skip(db, load))]
 async fn load_collection(
     db: PgPool,
     load: LoadCtx,
@@ -159,7 +162,9 @@ async fn load_collection(
         return Err(user_not_found(user_id));
     }
     let total = CollectionEntry::count(&mut conn, user_id).await?;
-    let kit_ids = CollectionEntry::page_kit_ids(&mut conn, user_id, page, page_size).await?;
+    // A page past the last serves the last, as FKApi's paginator does.
+    let links = PageLinks::new(page, page_size, total);
+    let kit_ids = CollectionEntry::page_kit_ids(&mut conn, user_id, links.current_page, page_size).await?;
     load.depend_on(kit_ids.iter().map(|id| fkapi_kits::scopes::kit(*id))).await;
     let refs = CollectionEntry::kit_refs(&mut conn, &kit_ids).await?;
     let mut shown: Vec<Scope> = Vec::with_capacity(refs.len() * 2);
@@ -173,13 +178,15 @@ async fn load_collection(
     load.depend_on(shown).await;
     let entries = CollectionEntry::load(&mut conn, user_id, &kit_ids).await?;
     json_bytes(&CollectionPage {
-        status: "success",
-        data: CollectionData { entries, total_entries: total },
-        pagination: PageInfo::new(page, page_size, total),
+        status: "ready",
+        data: CollectionData { success: true, entries, total_entries: total },
+        pagination: PageInfo { links, page_size },
     })
 }
 
-/// A user's kit collection, newest first (the user themself or the admin).
+/// A user's kit collection, newest first (the user themself or the admin),
+/// in FKApi's shape with `"status": "ready"`. A page past the last serves
+/// the last one, as FKApi's paginator does.
 ///
 /// Cached per user and page for a day (VERY_LONG), `Cache-Control: private`;
 /// adding or removing a kit, or a change to a kit, club or season shown,
@@ -195,7 +202,7 @@ async fn load_collection(
          headers(("X-Cache" = String, description = "HIT, MISS, STALE or BYPASS"), ("ETag" = String),
                  ("Cache-Control" = String, description = "private"))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed, out of range or unknown", body = ErrorBody),
         (status = 401, description = "No or invalid credentials", body = ErrorBody),
         (status = 403, description = "Another user's collection", body = ErrorBody),
         (status = 404, description = "No such user (admin)", body = ErrorBody),
@@ -208,15 +215,16 @@ pub async fn get_collection(
     ctx: web::Data<AppContext>,
     user_id: web::Path<i32>,
     paging: web::Query<Pagination>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
+    query.refuse_unknown(&[param_names::<Pagination>()])?;
     let user_id = user_id.into_inner();
     // Authorisation before the cache is even asked: the key names the user,
     // but only the owner (or the admin) ever gets to look it up.
     caller.require(user_id)?;
     let (page, page_size) = paging.into_inner().resolve()?;
-    let key = generate_cache_key("user_collection", &[&user_id, &"page", &page, &"page_size", &page_size], &[]);
-    let query =
-        CachedQuery::new("user_collection", key, TtlClass::VeryLong).depends_on([scopes::user_collection(user_id)]);
+    let query = CachedQuery::new(crate::cache::collection_key(user_id, page, page_size))
+        .depends_on([scopes::user_collection(user_id)]);
     let db = ctx.db.clone();
     let cached = ctx.cache.get_or_load(query, move |load| load_collection(db, load, user_id, page, page_size)).await?;
     Ok(cached_response(&req, &cached, Visibility::Private))
@@ -239,6 +247,7 @@ pub async fn get_collection(
     )
 )]
 #[post("/api/user-collection/{user_id}/kits")]
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn add_to_collection(
     caller: Caller,
     ctx: web::Data<AppContext>,
@@ -280,6 +289,7 @@ pub async fn add_to_collection(
     )
 )]
 #[delete("/api/user-collection/{user_id}/kits/{kit_id}")]
+#[tracing::instrument(skip_all, fields(path = ?path))]
 pub async fn remove_from_collection(
     caller: Caller,
     ctx: web::Data<AppContext>,

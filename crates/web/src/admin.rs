@@ -47,6 +47,7 @@ pub trait AdminResource: Serialize + Sized {
 }
 
 /// Invalidates what the committed write made stale, then answers.
+#[tracing::instrument(skip_all, fields(scopes = written.stale.len()))]
 pub async fn answer<R: Serialize>(ctx: &AppContext, status: StatusCode, written: Written<R>) -> HttpResponse {
     ctx.cache.invalidate(&written.stale).await;
     HttpResponse::build(status).json(written.record)
@@ -55,21 +56,25 @@ pub async fn answer<R: Serialize>(ctx: &AppContext, status: StatusCode, written:
 // The pooled connection is a temporary in each statement below, so it goes
 // back to the pool before the Redis round trip of the invalidation.
 
+#[tracing::instrument(skip(ctx, input), fields(resource = R::NOUN))]
 pub async fn create<R: AdminResource>(ctx: &AppContext, input: R::Input) -> Result<HttpResponse, ApiError> {
     let written = R::create(&mut *fkapi_db::conn(&ctx.db).await?, input).await?;
     Ok(answer(ctx, StatusCode::CREATED, written).await)
 }
 
+#[tracing::instrument(skip(ctx, input), fields(resource = R::NOUN))]
 pub async fn replace<R: AdminResource>(ctx: &AppContext, id: i32, input: R::Input) -> Result<HttpResponse, ApiError> {
     let written = R::replace(&mut *fkapi_db::conn(&ctx.db).await?, id, input).await?;
     Ok(answer(ctx, StatusCode::OK, written).await)
 }
 
+#[tracing::instrument(skip(ctx, patch), fields(resource = R::NOUN))]
 pub async fn modify<R: AdminResource>(ctx: &AppContext, id: i32, patch: R::Patch) -> Result<HttpResponse, ApiError> {
     let written = R::patch(&mut *fkapi_db::conn(&ctx.db).await?, id, patch).await?;
     Ok(answer(ctx, StatusCode::OK, written).await)
 }
 
+#[tracing::instrument(skip(ctx), fields(resource = R::NOUN))]
 pub async fn remove<R: AdminResource>(ctx: &AppContext, id: i32) -> Result<HttpResponse, ApiError> {
     let stale = R::delete(&mut *fkapi_db::conn(&ctx.db).await?, id).await?;
     ctx.cache.invalidate(&stale).await;

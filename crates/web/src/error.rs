@@ -4,12 +4,52 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use fkapi_cache::CacheError;
 use fkapi_db::DbError;
 use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
 
 /// Every error body: `{"detail": "<message>"}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     #[schema(example = "Kit with ID 999999 not found")]
     pub detail: String,
+}
+
+/// The cause of a 500 or 503, kept whole for the log: the error and its
+/// source chain (`Display` prints `error: source: source…`). Never sent to
+/// the client. Shared, so one failed load can answer every waiting request.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(err))
+    }
+
+    /// A cause that is only a sentence (no error value to keep).
+    pub fn msg(text: impl Into<String>) -> Cause {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct Message(String);
+        Cause::new(Message(text.into()))
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// Errors a request can end in. Cloneable so one failed load can answer
@@ -32,11 +72,12 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after_secs: u64 },
-    #[error("{0}")]
-    Unavailable(String),
+    /// The cause is logged, never sent.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(Cause),
     /// The cause is logged, never sent.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Cause),
 }
 
 impl ResponseError for ApiError {
@@ -81,7 +122,7 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
-            DbError::Unavailable(cause) => ApiError::Unavailable(cause),
+            err @ DbError::Unavailable(_) => ApiError::Unavailable(Cause::new(err)),
             DbError::Query(DieselError::NotFound) => ApiError::NotFound("Not found".into()),
             DbError::Query(DieselError::DatabaseError(kind, info)) => match kind {
                 DatabaseErrorKind::UniqueViolation => ApiError::Conflict(format!(
@@ -94,10 +135,10 @@ impl From<DbError> for ApiError {
                 DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                     ApiError::Unprocessable(format!("the values break a rule of the catalogue: {}", info.message()))
                 }
-                DatabaseErrorKind::ClosedConnection => ApiError::Unavailable(info.message().to_string()),
-                _ => ApiError::Internal(info.message().to_string()),
+                DatabaseErrorKind::ClosedConnection => ApiError::Unavailable(Cause::msg(info.message())),
+                _ => ApiError::Internal(Cause::msg(info.message())),
             },
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(Cause::new(other)),
         }
     }
 }
@@ -116,12 +157,32 @@ fn unique_field(constraint: &str) -> String {
 
 impl From<CacheError> for ApiError {
     fn from(err: CacheError) -> Self {
-        ApiError::Internal(err.to_string())
+        ApiError::Internal(Cause::new(err))
     }
 }
 
 impl From<serde_json::Error> for ApiError {
     fn from(err: serde_json::Error) -> Self {
-        ApiError::Internal(format!("serialisation failed: {err}"))
+        ApiError::Internal(Cause::new(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out")]
+    struct PoolTimedOut(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_keeps_its_chain_for_the_log_and_the_body_stays_opaque() {
+        let db = DbError::Unavailable(Box::new(PoolTimedOut(std::io::Error::other("connection refused"))));
+        let err = ApiError::from(db);
+        assert_eq!(err.to_string(), "dependency unavailable: database unavailable: pool timed out: connection refused");
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = actix_web::body::MessageBody::try_into_bytes(response.into_body()).unwrap_or_default();
+        assert_eq!(&body[..], br#"{"detail":"The service is temporarily unavailable; try again shortly."}"#);
     }
 }

@@ -4,7 +4,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use validator::Validate;
 
@@ -70,6 +70,48 @@ impl Pagination {
             return Err(ApiError::BadRequest(format!("page_size must be between 1 and {MAX_PAGE_SIZE}")));
         }
         Ok((page, page_size))
+    }
+}
+
+/// FKApi's `pagination` object, as Django's `Paginator.get_page` fills it:
+/// at least one page even when empty, and a page past the last one serves
+/// the last page (so `current_page` is the page actually served).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PageLinks {
+    #[schema(example = 1)]
+    pub current_page: i64,
+    #[schema(example = 3)]
+    pub total_pages: i64,
+    #[schema(example = 42)]
+    pub total_count: i64,
+    pub has_next: bool,
+    pub has_previous: bool,
+    #[schema(example = 2)]
+    pub next_page: Option<i64>,
+    pub previous_page: Option<i64>,
+}
+
+impl PageLinks {
+    /// The page served for `requested` (already checked by [`Pagination::resolve`]).
+    pub fn new(requested: i64, page_size: i64, total_count: i64) -> PageLinks {
+        let total_pages = ((total_count + page_size - 1) / page_size).max(1);
+        let current_page = requested.clamp(1, total_pages);
+        let has_next = current_page < total_pages;
+        let has_previous = current_page > 1;
+        PageLinks {
+            current_page,
+            total_pages,
+            total_count,
+            has_next,
+            has_previous,
+            next_page: has_next.then_some(current_page + 1),
+            previous_page: has_previous.then_some(current_page - 1),
+        }
+    }
+
+    /// Rows to skip for the page served.
+    pub fn offset(&self, page_size: i64) -> i64 {
+        (self.current_page - 1) * page_size
     }
 }
 
@@ -163,7 +205,7 @@ impl FromRequest for AdminKey {
 fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
     let ctx = req
         .app_data::<web::Data<AppContext>>()
-        .ok_or_else(|| ApiError::Internal("application context missing".into()))?;
+        .ok_or_else(|| ApiError::Internal(crate::Cause::msg("application context missing")))?;
     let Some(expected) = ctx.admin_key.as_deref() else {
         return Err(ApiError::Forbidden("write routes are disabled: FKAPI_ADMIN_KEY is not set on the server".into()));
     };
@@ -180,8 +222,20 @@ fn check_admin(req: &HttpRequest) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_nul;
+    use super::{contains_nul, PageLinks};
     use serde_json::json;
+
+    #[test]
+    fn pages_follow_djangos_get_page() {
+        let empty = PageLinks::new(1, 20, 0);
+        assert_eq!((empty.total_pages, empty.current_page, empty.has_next, empty.has_previous), (1, 1, false, false));
+        let middle = PageLinks::new(2, 20, 41);
+        assert_eq!((middle.total_pages, middle.next_page, middle.previous_page), (3, Some(3), Some(1)));
+        assert_eq!(middle.offset(20), 20);
+        let past_the_end = PageLinks::new(9, 20, 41);
+        assert_eq!((past_the_end.current_page, past_the_end.next_page, past_the_end.offset(20)), (3, None, 40));
+        assert_eq!(PageLinks::new(5, 20, 0).current_page, 1);
+    }
 
     #[test]
     fn nul_is_found_in_any_string_or_key() {

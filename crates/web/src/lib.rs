@@ -1,7 +1,9 @@
 //! The HTTP contract every domain crate shares: one error type mapped to
 //! status codes and `{"detail": …}` bodies in one place, extractor settings
 //! that turn malformed input into 400/422 instead of actix's plain text,
-//! pagination bounds, the admin-key guard, the one slug rule, and the
+//! pagination bounds and FKApi's pagination object, query parameters
+//! checked against what each route accepts, the seeded shuffle of the
+//! random listings, the admin-key guard, the one slug rule, and the
 //! writer that sends a cached body as stored (with X-Cache, ETag/304 and
 //! Cache-Control).
 
@@ -9,19 +11,25 @@ pub mod admin;
 mod doc;
 mod error;
 mod extract;
+mod query;
 mod respond;
+mod shuffle;
 mod slug;
 
 pub use doc::document_extractor_errors;
-pub use error::{ApiError, ErrorBody};
-pub use extract::{extractor_configs, AdminKey, JsonBody, Pagination, ValidatedJson, MAX_PAGE_SIZE};
+pub use error::{ApiError, Cause, ErrorBody};
+pub use extract::{extractor_configs, AdminKey, JsonBody, PageLinks, Pagination, ValidatedJson, MAX_PAGE_SIZE};
+pub use query::{param_names, QueryPairs};
 pub use respond::{cached_response, json_bytes, Visibility};
+pub use shuffle::{shuffled_order, ShuffleQuery, MAX_SEED};
 pub use slug::{is_slug, slugify, validate_slug};
 
 use fkapi_cache::Cache;
 use fkapi_db::PgPool;
 
 /// What every handler needs, shared through `web::Data<AppContext>`.
+/// Cheap to clone (the pool and the cache are handles).
+#[derive(Clone)]
 pub struct AppContext {
     pub db: PgPool,
     pub cache: Cache,
@@ -34,6 +42,18 @@ impl std::fmt::Debug for AppContext {
         f.debug_struct("AppContext")
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
+    }
+}
+
+/// A warm target that fills one entry by calling the same cached function
+/// the route calls, so its key and bytes are those of a client request.
+pub fn warm_target(
+    label: String,
+    fill: impl std::future::Future<Output = Result<fkapi_cache::Cached, ApiError>> + Send + 'static,
+) -> fkapi_cache::WarmTarget {
+    fkapi_cache::WarmTarget {
+        label,
+        fill: Box::pin(async move { fill.await.map(|cached| cached.status).map_err(|e| e.to_string()) }),
     }
 }
 
