@@ -94,7 +94,6 @@ async fn admin_conn() -> AsyncPgConnection {
     AsyncPgConnection::establish(&database_url("postgres")).await.expect("connect to postgres")
 }
 
-
 /// The test databases (`fkapi_t_<pid>_…`) and templates (`fkapi_tpl_…`),
 /// with their comment (a template's last use).
 const TEST_DATABASES: &str = "SELECT datname AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS note
