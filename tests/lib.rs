@@ -94,7 +94,6 @@ async fn admin_conn() -> AsyncPgConnection {
     AsyncPgConnection::establish(&database_url("postgres")).await.expect("connect to postgres")
 }
 
-
 /// The test databases (`fkapi_t_<pid>_…`) and templates (`fkapi_tpl_…`),
 /// with their comment (a template's last use).
 const TEST_DATABASES: &str = "SELECT datname AS name, coalesce(shobj_description(oid, 'pg_database'), '') AS note
@@ -252,7 +251,7 @@ pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
     block_on_side_thread(async move {
         let Ok(client) = redis::Client::open(redis) else { return };
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-        let keys = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
+        let keys: Vec<String> = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
         for chunk in keys.chunks(1000) {
             let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
         }

@@ -638,7 +638,7 @@ async fn memory<'a>(
             let kit_keys: Vec<String> =
                 kit_ids.iter().map(|id| entry_key(&server.namespace, &format!("kit_json_{id}"))).collect();
             out.push(measure(&mut conn, &kit_keys, "kit detail (kit_json)", label).await?);
-            let list_keys = scan_keys(&mut conn, &entry_key(&server.namespace, "kits_*"), 1000).await?;
+            let list_keys: Vec<String> = scan_keys(&mut conn, &entry_key(&server.namespace, "kits_*"), 1000).await?;
             let list_keys: Vec<String> = list_keys.into_iter().filter(|k| !k.contains(":kits_bulk_")).collect();
             out.push(measure(&mut conn, &list_keys, "kits list (kits, 20 items)", label).await?);
         }
@@ -661,7 +661,7 @@ async fn memory<'a>(
 pub(crate) async fn cleanup(redis_url: &str, ns: &str) {
     let Ok(mut conn) = redis_conn(redis_url).await else { return };
     let pattern = format!("{{{ns}:v*");
-    if let Ok(keys) = scan_keys(&mut conn, &pattern, 1000).await {
+    if let Ok(keys) = scan_keys::<_, String>(&mut conn, &pattern, 1000).await {
         for chunk in keys.chunks(1000) {
             let _: Result<u64, _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
         }

@@ -386,18 +386,9 @@ async fn search_ids(app: &TestApp, target: &str, encoded_keyword: &str) -> Vec<i
 async fn redis_keys_containing(marker: &str) -> Vec<String> {
     let client = redis::Client::open(fkapi_tests::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut cursor: u64 = 0;
-    let mut found = Vec::new();
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) =
-            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query_async(&mut conn).await.unwrap();
-        found.extend(keys.into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).filter(|k| k.contains(marker)));
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    found
+    // Bytes, not String: a key may hold invalid UTF-8 a client sent.
+    let keys: Vec<Vec<u8>> = fkapi_cache::scan_keys(&mut conn, "*", 1000).await.unwrap();
+    keys.into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).filter(|k| k.contains(marker)).collect()
 }
 
 #[tokio::test]

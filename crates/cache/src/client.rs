@@ -925,7 +925,7 @@ impl Cache {
         let generation_prefix = self.inner.ns.generation_prefix().to_string();
         let prefix_len = self.inner.ns.prefix().len();
         let mut counts: BTreeMap<&'static str, i64> = registry.cache_types().map(|t| (t.name, 0)).collect();
-        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys| {
+        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
             for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
                 let rest = &key[prefix_len.min(key.len())..];
                 if let Some(cache_type) = registry.type_of_key(rest) {

@@ -3,24 +3,21 @@
 //! (DESIGN.md guarantee 3): its cost grows with the whole keyspace.
 
 use redis::aio::ConnectionLike;
-use redis::RedisResult;
+use redis::{FromRedisValue, RedisResult};
 
 /// Calls `each` with every batch of keys matching `pattern` (a Redis glob;
 /// escape anything a user typed), asking for `batch` keys per SCAN call.
+/// Keys come as `K`: `String`, or `Vec<u8>` for keys that may not be UTF-8.
 /// A key may come twice when the keyspace changes during the walk (SCAN's
 /// guarantee is "every key present throughout, at least once").
-pub async fn scan_each<C>(
-    conn: &mut C,
-    pattern: &str,
-    batch: usize,
-    mut each: impl FnMut(Vec<String>),
-) -> RedisResult<()>
+pub async fn scan_each<C, K>(conn: &mut C, pattern: &str, batch: usize, mut each: impl FnMut(Vec<K>)) -> RedisResult<()>
 where
     C: ConnectionLike + Send,
+    K: FromRedisValue,
 {
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        let (next, keys): (u64, Vec<K>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
             .arg(pattern)
@@ -39,9 +36,10 @@ where
 }
 
 /// Every key matching `pattern`, collected (see [`scan_each`]).
-pub async fn scan_keys<C>(conn: &mut C, pattern: &str, batch: usize) -> RedisResult<Vec<String>>
+pub async fn scan_keys<C, K>(conn: &mut C, pattern: &str, batch: usize) -> RedisResult<Vec<K>>
 where
     C: ConnectionLike + Send,
+    K: FromRedisValue,
 {
     let mut found = Vec::new();
     scan_each(conn, pattern, batch, |keys| found.extend(keys)).await?;
