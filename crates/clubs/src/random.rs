@@ -5,10 +5,10 @@
 use crate::scopes::{club_kits, CLUBS};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use fkapi_cache::LoadCtx;
+use fkapi_cache::{generate_cache_key, LoadCtx};
 use fkapi_db::schema::{clubs, kits};
 use fkapi_db::PgConn;
-use fkapi_web::{shuffled_order, PageLinks, ShufflePage};
+use fkapi_web::{shuffled_order, PageLinks};
 use serde::Serialize;
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -45,6 +45,11 @@ pub struct RandomClubsPage {
     pub seed: i64,
 }
 
+/// FKApi's key shape for one page of one shuffle.
+pub fn random_clubs_key(seed: i64, page: i64, page_size: i64) -> String {
+    generate_cache_key("random_clubs", &[&"seed", &seed, &"page", &page, &"page_size", &page_size], &[])
+}
+
 type ClubRow = (i32, String, String, Option<String>, Option<String>);
 
 impl RandomClubsPage {
@@ -54,8 +59,13 @@ impl RandomClubsPage {
     /// order and their columns; the kit counts are the clubs' sets of kits,
     /// `club_kits:<id>`, known only once the page's clubs are, so they are
     /// recorded after the clubs are picked and before the kits are counted.
-    pub async fn load(conn: &mut PgConn, load: &LoadCtx, at: ShufflePage) -> QueryResult<RandomClubsPage> {
-        let ShufflePage { seed, page, page_size } = at;
+    pub async fn load(
+        conn: &mut PgConn,
+        load: &LoadCtx,
+        seed: i64,
+        page: i64,
+        page_size: i64,
+    ) -> QueryResult<RandomClubsPage> {
         let with_logo = || {
             clubs::table
                 .filter(clubs::logo.is_not_null())
@@ -98,3 +108,13 @@ impl RandomClubsPage {
 
 /// What a page depends on before its clubs are known.
 pub const RANDOM_CLUBS_SCOPES: [fkapi_cache::Scope; 1] = [CLUBS];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_the_shuffle_and_the_page() {
+        assert_eq!(random_clubs_key(42, 1, 20), "random_clubs_seed_42_page_1_page_size_20");
+    }
+}

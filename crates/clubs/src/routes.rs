@@ -1,12 +1,12 @@
 use crate::model::{Club, ClubInput, ClubPatch};
-use crate::random::{RandomClub, RandomClubsPage, RANDOM_CLUBS_SCOPES};
+use crate::random::{random_clubs_key, RandomClub, RandomClubsPage, RANDOM_CLUBS_SCOPES};
 use crate::scopes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use fkapi_cache::{generate_cache_key, CachedQuery, Scope, TtlClass};
 use fkapi_db::PgConn;
 use fkapi_web::admin::{deleted, validate_merged, AdminResource, Written};
 use fkapi_web::{
-    cached_response, json_bytes, ApiError, AppContext, ErrorBody, PageLinks, Pagination, QueryPairs, ShufflePage,
+    cached_response, json_bytes, param_names, ApiError, AppContext, ErrorBody, PageLinks, Pagination, QueryPairs,
     ShuffleQuery, Visibility,
 };
 use utoipa::OpenApi;
@@ -93,9 +93,14 @@ pub async fn get_club(
 pub async fn random_clubs(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    at: ShufflePage,
+    paging: web::Query<Pagination>,
+    shuffle: web::Query<ShuffleQuery>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    let query = CachedQuery::new("random_clubs", at.cache_key("random_clubs"), TtlClass::Short)
+    query.refuse_unknown(&[param_names::<Pagination>(), param_names::<ShuffleQuery>()])?;
+    let (page, page_size) = paging.into_inner().resolve()?;
+    let seed = shuffle.into_inner().resolve(ctx.cache.config().ttl.base(TtlClass::Short))?;
+    let query = CachedQuery::new("random_clubs", random_clubs_key(seed, page, page_size), TtlClass::Short)
         .depends_on(RANDOM_CLUBS_SCOPES)
         .allow_stale();
     let db = ctx.db.clone();
@@ -103,7 +108,7 @@ pub async fn random_clubs(
         .cache
         .get_or_load(query, move |load| async move {
             let mut conn = fkapi_db::conn(&db).await?;
-            json_bytes(&RandomClubsPage::load(&mut conn, &load, at).await?)
+            json_bytes(&RandomClubsPage::load(&mut conn, &load, seed, page, page_size).await?)
         })
         .await?;
     Ok(cached_response(&req, &cached, Visibility::Public))

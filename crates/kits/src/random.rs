@@ -7,12 +7,12 @@ use crate::scopes::{BRANDS, COLORS, KITS, KIT_TYPES};
 use bigdecimal::BigDecimal;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use fkapi_cache::Scope;
+use fkapi_cache::{generate_cache_key, Scope};
 use fkapi_clubs::scopes::CLUBS;
 use fkapi_db::schema::{brands, clubs, colors, kit_secondary_colors, kit_types, kits, seasons};
 use fkapi_db::PgConn;
 use fkapi_seasons::scopes::SEASONS;
-use fkapi_web::{shuffled_order, PageLinks, ShufflePage};
+use fkapi_web::{shuffled_order, PageLinks};
 use serde::Serialize;
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -58,6 +58,11 @@ pub struct RandomKitsPage {
     pub seed: i64,
 }
 
+/// FKApi's key shape for one page of one shuffle.
+pub fn random_kits_key(seed: i64, page: i64, page_size: i64) -> String {
+    generate_cache_key("random_kits", &[&"seed", &seed, &"page", &page, &"page_size", &page_size], &[])
+}
+
 /// What a page depends on: which kits have an image and their shown
 /// columns (`kits`, which every kit write and every change to a kit's
 /// secondary colours bumps), and the names shown from clubs, seasons, kit
@@ -81,8 +86,7 @@ fn colors_summary(primary: Option<String>, first_secondary: Option<&String>) -> 
 impl RandomKitsPage {
     /// Kits with an image (FKApi skips those without), counted, then the
     /// page's slice of the shuffle, then each kit's first secondary colour.
-    pub async fn load(conn: &mut PgConn, at: ShufflePage) -> QueryResult<RandomKitsPage> {
-        let ShufflePage { seed, page, page_size } = at;
+    pub async fn load(conn: &mut PgConn, seed: i64, page: i64, page_size: i64) -> QueryResult<RandomKitsPage> {
         let total: i64 = kits::table.filter(kits::main_img_url.ne("")).count().get_result(conn).await?;
         let pagination = PageLinks::new(page, page_size, total);
         let rows: Vec<RandomRow> = kits::table
@@ -169,5 +173,10 @@ mod tests {
         assert_eq!(colors_summary(Some("Claret".into()), Some(&white)).as_deref(), Some("Claret / White"));
         assert_eq!(colors_summary(Some("Claret".into()), None).as_deref(), Some("Claret"));
         assert_eq!(colors_summary(None, Some(&white)), None);
+    }
+
+    #[test]
+    fn key_names_the_shuffle_and_the_page() {
+        assert_eq!(random_kits_key(42, 2, 20), "random_kits_seed_42_page_2_page_size_20");
     }
 }

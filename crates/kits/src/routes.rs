@@ -1,7 +1,7 @@
 use crate::bulk::{bulk_key, parse_slugs, BulkQuery};
 use crate::filters::{club_kits_key, ClubKitsQuery, KitFilter, KitListQuery, SECONDARY_COLOR};
 use crate::model::{BulkBrand, BulkRef, BulkSeason, BulkTeam, KitBulkItem, KitDetail, KitListItem, KitRefs};
-use crate::random::{random_kits_scopes, RandomKit, RandomKitsPage};
+use crate::random::{random_kits_key, random_kits_scopes, RandomKit, RandomKitsPage};
 use crate::reference::{Brand, Color, Competition, KitType};
 use crate::scopes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -11,7 +11,7 @@ use fkapi_db::PgPool;
 use fkapi_seasons::Season;
 use fkapi_web::{
     cached_response, json_bytes, param_names, ApiError, AppContext, ErrorBody, PageLinks, Pagination, QueryPairs,
-    ShufflePage, ShuffleQuery, Visibility,
+    ShuffleQuery, Visibility,
 };
 use utoipa::OpenApi;
 
@@ -297,9 +297,14 @@ pub async fn bulk_kits(
 pub async fn random_kits(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
-    at: ShufflePage,
+    paging: web::Query<Pagination>,
+    shuffle: web::Query<ShuffleQuery>,
+    query: QueryPairs,
 ) -> Result<HttpResponse, ApiError> {
-    let query = CachedQuery::new("random_kits", at.cache_key("random_kits"), TtlClass::Short)
+    query.refuse_unknown(&[param_names::<Pagination>(), param_names::<ShuffleQuery>()])?;
+    let (page, page_size) = paging.into_inner().resolve()?;
+    let seed = shuffle.into_inner().resolve(ctx.cache.config().ttl.base(TtlClass::Short))?;
+    let query = CachedQuery::new("random_kits", random_kits_key(seed, page, page_size), TtlClass::Short)
         .depends_on(random_kits_scopes())
         .allow_stale();
     let db = ctx.db.clone();
@@ -307,7 +312,7 @@ pub async fn random_kits(
         .cache
         .get_or_load(query, move |_| async move {
             let mut conn = fkapi_db::conn(&db).await?;
-            json_bytes(&RandomKitsPage::load(&mut conn, at).await?)
+            json_bytes(&RandomKitsPage::load(&mut conn, seed, page, page_size).await?)
         })
         .await?;
     Ok(cached_response(&req, &cached, Visibility::Public))

@@ -20,7 +20,7 @@ pub use error::{ApiError, ErrorBody};
 pub use extract::{extractor_configs, AdminKey, JsonBody, PageLinks, Pagination, ValidatedJson, MAX_PAGE_SIZE};
 pub use query::{param_names, QueryPairs};
 pub use respond::{cached_response, json_bytes, Visibility};
-pub use shuffle::{shuffled_order, ShufflePage, ShuffleQuery, MAX_SEED};
+pub use shuffle::{shuffled_order, ShuffleQuery, MAX_SEED};
 
 use fkapi_cache::Cache;
 use fkapi_db::PgPool;

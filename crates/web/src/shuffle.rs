@@ -11,13 +11,9 @@
 //! that sends back the `seed` of an earlier answer keeps paging through the
 //! same order.
 
-use crate::{param_names, ApiError, AppContext, Pagination, QueryPairs};
-use actix_web::dev::Payload;
-use actix_web::error::QueryPayloadError;
-use actix_web::{web, FromRequest, HttpRequest};
+use crate::ApiError;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::BigInt;
-use fkapi_cache::{generate_cache_key, TtlClass};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,48 +50,6 @@ impl ShuffleQuery {
     }
 }
 
-/// One page of one shuffle, as a random listing's request asks for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShufflePage {
-    pub seed: i64,
-    pub page: i64,
-    pub page_size: i64,
-}
-
-impl ShufflePage {
-    /// Checks a random listing's parameters (`page`, `page_size`, `seed`;
-    /// any other is a 400); the default seed's window is the SHORT TTL.
-    pub fn parse(ctx: &AppContext, query_string: &str) -> Result<ShufflePage, ApiError> {
-        let query = QueryPairs::parse(query_string)?;
-        query.refuse_unknown(&[param_names::<Pagination>(), param_names::<ShuffleQuery>()])?;
-        let invalid = |e: QueryPayloadError| ApiError::BadRequest(format!("invalid query parameter: {e}"));
-        let paging = web::Query::<Pagination>::from_query(query_string).map_err(invalid)?.into_inner();
-        let shuffle = web::Query::<ShuffleQuery>::from_query(query_string).map_err(invalid)?.into_inner();
-        let (page, page_size) = paging.resolve()?;
-        let seed = shuffle.resolve(ctx.cache.config().ttl.base(TtlClass::Short))?;
-        Ok(ShufflePage { seed, page, page_size })
-    }
-
-    /// FKApi's key shape: `<prefix>_seed_<seed>_page_<page>_page_size_<n>`.
-    pub fn cache_key(&self, prefix: &str) -> String {
-        generate_cache_key(prefix, &[&"seed", &self.seed, &"page", &self.page, &"page_size", &self.page_size], &[])
-    }
-}
-
-/// The random listings' handlers take their page as an extractor.
-impl FromRequest for ShufflePage {
-    type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let page = match req.app_data::<web::Data<AppContext>>() {
-            Some(ctx) => ShufflePage::parse(ctx, req.query_string()),
-            None => Err(ApiError::Internal("application context missing".into())),
-        };
-        std::future::ready(page.map_err(Into::into))
-    }
-}
-
 /// The SQL that orders rows of `id_column` (an `integer`) by the shuffle of
 /// `seed`: PostgreSQL's seeded hash of the id, the id breaking ties, so the
 /// order is total and the same for every page.
@@ -106,12 +60,6 @@ pub fn shuffled_order(id_column: &'static str, seed: i64) -> SqlLiteral<BigInt> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_name_the_shuffle_and_the_page() {
-        let at = ShufflePage { seed: 42, page: 2, page_size: 20 };
-        assert_eq!(at.cache_key("random_kits"), "random_kits_seed_42_page_2_page_size_20");
-    }
 
     #[test]
     fn seeds_are_bounded_and_default_to_the_window() {
