@@ -339,6 +339,19 @@ impl TestApp {
         self.database.connect().await
     }
 
+    /// Waits (at most 2 s) until the change feed has applied more records
+    /// than `before` (a reading of `fkapi_feed_records_applied_total`): an
+    /// out-of-band write is invalidated asynchronously, and a test that reads
+    /// right after one must not race that invalidation.
+    pub async fn wait_for_feed_past(&self, before: f64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.metric("fkapi_feed_records_applied_total", &[]).await <= before
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Runs raw SQL on this test's database.
     pub async fn sql(&self, statement: &str) -> usize {
         diesel::sql_query(statement).execute(&mut self.db().await).await.expect("sql")

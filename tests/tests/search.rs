@@ -19,10 +19,14 @@ struct IdRow {
 }
 
 /// Runs an `INSERT … RETURNING id` (or any query selecting `id`).
+/// Inserts a row out of band and waits for the change feed to apply it, so
+/// the test's first search cannot be filled before that invalidation lands.
 async fn insert(app: &TestApp, sql: &str) -> i32 {
     // In scope here only: its `first` would shadow the slice method.
     use diesel_async::RunQueryDsl;
+    let before = app.metric("fkapi_feed_records_applied_total", &[]).await;
     let rows = diesel::sql_query(sql).load::<IdRow>(&mut app.db().await).await.unwrap();
+    app.wait_for_feed_past(before).await;
     rows.into_iter().next().unwrap_or_else(|| panic!("no row for {sql}")).id
 }
 
