@@ -25,10 +25,12 @@ have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { if [[ ${EUID} -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 bash scripts/services.sh
-if ! have wrk || ! have redis-benchmark; then
-    echo "bench: installing wrk and redis-tools" >&2
+# nginx (the proxy_cache reference server) lives in /usr/sbin, often not on a user's PATH.
+nginx_bin() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }; }
+if ! have wrk || ! have redis-benchmark || [[ -z "$(nginx_bin)" ]]; then
+    echo "bench: installing wrk, redis-tools and nginx" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk redis-tools >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk redis-tools nginx >&2
 fi
 
 DATABASE_URL="${BENCH_DATABASE_URL}" "${SERVER}" migrate >/dev/null
@@ -45,7 +47,8 @@ TARGET="make bench"
 [[ ${MODE} == full ]] || TARGET="make bench-${MODE}"
 DRIVER_MODE="${MODE}"
 [[ ${MODE} == feed ]] && DRIVER_MODE=full
-ARGS=(--mode "${DRIVER_MODE}" --server-bin "${SERVER}" --kits "${KITS}" --clubs "${CLUBS}" --command "${TARGET}")
+ARGS=(--mode "${DRIVER_MODE}" --server-bin "${SERVER}" --bare-bin target/release/fkapi-bench-bare --nginx-bin "$(nginx_bin)"
+    --kits "${KITS}" --clubs "${CLUBS}" --command "${TARGET}")
 if [[ ${MODE} == feed ]]; then
     ARGS+=(--only feed --json-out bench/results/feed.json --markdown-out bench/results/BENCHMARKS-feed.md)
 fi

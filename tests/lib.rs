@@ -258,6 +258,21 @@ pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
     });
 }
 
+/// Records that no instance has ever held an L1 lease in this brand-new
+/// namespace, so its first writes need not wait out the lease term that
+/// protects a leases hash Redis may have evicted (see fkapi_cache's
+/// coherence module). Only for a namespace nobody has used.
+pub fn mark_namespace_unused(redis_url: &str, namespace: &str) {
+    let redis = redis_url.to_string();
+    let key = fkapi_cache::Namespace::new(namespace).leases_key();
+    block_on_side_thread(async move {
+        let Ok(client) = redis::Client::open(redis) else { return };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+        let _: redis::RedisResult<()> =
+            redis::cmd("HSETNX").arg(&key).arg(fkapi_cache::SINCE_FIELD).arg(0).query_async(&mut conn).await;
+    });
+}
+
 /// A running server with its own database and Redis namespace.
 pub struct TestApp {
     pub address: String,
@@ -291,6 +306,9 @@ impl TestApp {
         // Off unless a test turns it on: the suite makes many requests from 127.0.0.1.
         settings.rate_limit = None;
         adjust(&mut settings);
+        if let Some(url) = &settings.redis_url {
+            mark_namespace_unused(&url.0, &settings.cache.namespace);
+        }
         let state = AppState::new(&settings).expect("state");
         let mut background = fkapi_api::spawn_background(&state, &settings).expect("background");
         // Wait for the change feed's first step (on a new namespace it bumps
@@ -555,5 +573,119 @@ impl TestApp {
         for table in NOTIFYING_TABLES {
             self.sql(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
         }
+    }
+}
+
+/// When each version of a row was acknowledged, for the tests that check
+/// no read goes back in time: a read that began at `t` must see at least
+/// `floor(t)`.
+pub struct AckLog(std::sync::Mutex<Vec<(std::time::Instant, u64)>>);
+
+impl AckLog {
+    /// Version 0 counts as acknowledged at `start`.
+    pub fn new(start: std::time::Instant) -> AckLog {
+        AckLog(std::sync::Mutex::new(vec![(start, 0)]))
+    }
+
+    /// Call right after the write of `version` answered.
+    pub fn acknowledged(&self, version: u64) {
+        self.0.lock().unwrap().push((std::time::Instant::now(), version));
+    }
+
+    /// The newest version acknowledged at or before `began`.
+    pub fn floor(&self, began: std::time::Instant) -> u64 {
+        self.0.lock().unwrap().iter().filter(|(at, _)| *at <= began).map(|(_, v)| *v).max().unwrap_or(0)
+    }
+
+    /// Panics when `body` (read by a request that began at `began`) shows a
+    /// version older than one acknowledged by then; `what` names the read.
+    pub fn assert_not_older(&self, began: std::time::Instant, body: &Value, what: &str) {
+        let floor = self.floor(began);
+        let name = body["name"].as_str().unwrap_or_default();
+        let seen = version_of(name);
+        assert!(seen >= floor, "{what} began after v{floor} was acknowledged but saw {name}");
+    }
+}
+
+/// The version a test name ends with: "Hot Club 3 v12" → 12 (0 if none).
+pub fn version_of(name: &str) -> u64 {
+    name.rsplit('v').next().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A TCP proxy on a free port that hands on everything the upstream server
+/// sends back `delay` after it arrived, so each round trip through it costs
+/// at least `delay`: tests count round trips by the time they take. Stops
+/// (with every connection) when dropped.
+pub struct DelayProxy {
+    pub port: u16,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl DelayProxy {
+    pub async fn start(upstream: &str, delay: Duration) -> DelayProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let upstream = upstream.to_string();
+        let accept = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (mut server_reads, mut server_writes) = server.into_split();
+                    let (mut client_reads, mut client_writes) = client.into_split();
+                    let (chunks, mut due) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+                    let upstream_to_client = async {
+                        use tokio::io::AsyncReadExt;
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        while let Ok(n) = server_reads.read(&mut buffer).await {
+                            if n == 0
+                                || chunks.send((tokio::time::Instant::now() + delay, buffer[..n].to_vec())).is_err()
+                            {
+                                break;
+                            }
+                        }
+                        drop(chunks);
+                    };
+                    let delayed_writer = async {
+                        use tokio::io::AsyncWriteExt;
+                        while let Some((at, chunk)) = due.recv().await {
+                            tokio::time::sleep_until(at).await;
+                            if client_writes.write_all(&chunk).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let client_to_upstream = tokio::io::copy(&mut client_reads, &mut server_writes);
+                    tokio::join!(upstream_to_client, delayed_writer, async {
+                        let _ = client_to_upstream.await;
+                    });
+                });
+            }
+        });
+        DelayProxy { port, accept }
+    }
+
+    /// The tests' `REDIS_URL` (credentials and database kept) through this proxy.
+    pub fn redis_url(&self) -> String {
+        let mut url = url::Url::parse(&redis_url()).expect("REDIS_URL");
+        let _ = url.set_host(Some("127.0.0.1"));
+        let _ = url.set_port(Some(self.port));
+        url.to_string()
+    }
+
+    /// In front of the tests' Redis (`REDIS_URL`).
+    pub async fn redis(delay: Duration) -> DelayProxy {
+        let url = url::Url::parse(&redis_url()).expect("REDIS_URL");
+        let upstream = format!("{}:{}", url.host_str().unwrap_or("127.0.0.1"), url.port().unwrap_or(6379));
+        DelayProxy::start(&upstream, delay).await
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
     }
 }

@@ -27,6 +27,13 @@ pub struct Args {
     /// The fkapi binary built with `--features bench`.
     #[arg(long, default_value = "target/release/fkapi-bench-server")]
     pub server_bin: PathBuf,
+    /// The bare actix-web reference server (bench/src/bare.rs).
+    #[arg(long, default_value = "target/release/fkapi-bench-bare")]
+    pub bare_bin: PathBuf,
+    /// Debian's nginx, put with `proxy_cache` in front of fkapi as the
+    /// HTTP-cache reference.
+    #[arg(long, default_value = "nginx")]
+    pub nginx_bin: PathBuf,
     /// The seeded benchmark database.
     #[arg(long, env = "BENCH_DATABASE_URL", default_value = "")]
     pub database_url: String,
@@ -98,6 +105,8 @@ pub struct Results {
     pub rolling_restart: Vec<feed::RollingResult>,
     #[serde(default)]
     pub feed_lag: Option<feed::FeedLagResult>,
+    #[serde(default)]
+    pub write_latency: Vec<workloads::WriteLatencyResult>,
     pub notes: Vec<String>,
 }
 

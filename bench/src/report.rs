@@ -100,13 +100,15 @@ pub fn markdown(r: &Results, notes: &str) -> String {
     );
 
     targets(&mut md, r);
+    http_stack_targets(&mut md, r);
     let _ = writeln!(md, "## Hit, miss and baseline\n");
     let _ = writeln!(
         md,
         "hit: cached routes on a warm key set (every path requested twice before). miss: the same paths on \
          a second server with FKAPI_CACHE=off (every request goes to PostgreSQL). baseline: the same actix \
          server answering `/bench/static/{{bytes}}`, an in-memory body of the mean size of the hit responses \
-         (feature `bench`).\n"
+         (feature `bench`). bare and nginx: the reference servers of issue 12 on the same paths (see its targets \
+         above).\n"
     );
     let _ = writeln!(md, "| run | paths | conns | body B | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
@@ -127,6 +129,11 @@ pub fn markdown(r: &Results, notes: &str) -> String {
             t.errors
         );
     }
+    let _ = writeln!(
+        md,
+        "\nhit rows are answered by L1 (the default); redis_hit rows are the same paths on a server with \
+         FKAPI_L1_MAX_MB=0, i.e. Redis hits."
+    );
     let _ = writeln!(md, "\n| ratio | value |\n|---|---|");
     for (name, value) in &r.ratios {
         let _ = writeln!(md, "| {name} | {value:.2} |");
@@ -324,6 +331,7 @@ fn verdict(ok: Option<bool>) -> &'static str {
 
 fn targets(md: &mut String, r: &Results) {
     let v = Verdicts::of(r);
+    l1_targets(md, r);
     let _ = writeln!(md, "## Targets (issue 6)\n");
     let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
     for (group, value) in &v.hit_over_baseline {
@@ -437,6 +445,107 @@ fn reading(md: &mut String, r: &Results) {
         "- The `bench/baseline.json` file is a committed copy of the `bench/results/latest.json` this report was \
          generated from."
     );
+}
+
+/// Issue 12: fkapi against the two reference servers of the same run (bare
+/// actix-web, nginx `proxy_cache`). The L1 rows read the `hit_<group>` and
+/// `hit_kit_c8` runs: the hit server runs with L1 on (the default).
+fn http_stack_targets(md: &mut String, r: &Results) {
+    let run = |name: &str| r.throughput.iter().find(|t| t.name == name);
+    let rps = |name: &str| run(name).map(|t| t.rps);
+    let ratio = |a: &str, b: &str| Some(rps(a)? / rps(b)?.max(1e-9));
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "not measured",
+    };
+    let times = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}×"));
+    let _ = writeln!(md, "## Targets (issue 12): the HTTP stack and the in-process tier\n");
+    let _ = writeln!(
+        md,
+        "bare: the bare actix-web server of bench/src/bare.rs (same actix-web build and features, same worker \
+         count, no middleware, one route answering `/bench/static/{{bytes}}` from memory). nginx: Debian's nginx \
+         with `proxy_cache` in front of the hit server, serving its own cached copies of the same URLs (every \
+         one an nginx HIT before the run). in-memory: fkapi's `/bench/static/{{bytes}}` (feature `bench`) through \
+         the full middleware stack. Each ratio compares runs of this one session.\n"
+    );
+    let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
+    for group in ["kit", "list", "search"] {
+        let value = ratio(&format!("baseline_{group}"), &format!("bare_{group}"));
+        let _ = writeln!(
+            md,
+            "| in-memory route ≥ 0.8× bare actix-web ({group}, {} conns) | {} | {} |",
+            r.connections,
+            times(value),
+            verdict(value.map(|v| v >= 0.8))
+        );
+    }
+    for group in ["kit", "list", "search"] {
+        let value = ratio(&format!("hit_{group}"), &format!("baseline_{group}"));
+        let _ = writeln!(
+            md,
+            "| L1 hit ≥ 0.9× the in-memory route ({group}) | {} | {} |",
+            times(value),
+            verdict(value.map(|v| v >= 0.9))
+        );
+    }
+    for group in ["kit", "list", "search"] {
+        let value = ratio(&format!("hit_{group}"), &format!("nginx_{group}"));
+        let _ = writeln!(
+            md,
+            "| L1 hit ≥ 1.2× nginx proxy_cache ({group}) | {} | {} |",
+            times(value),
+            verdict(value.map(|v| v >= 1.2))
+        );
+    }
+    let value = ratio("hit_kit", "miss_kit");
+    let _ = writeln!(
+        md,
+        "| L1 hit ≥ 10× the database path (kit details) | {} | {} |",
+        times(value),
+        verdict(value.map(|v| v >= 10.0))
+    );
+    let p99 = run("hit_kit_c8").map(|t| t.p99_ms);
+    let _ = writeln!(
+        md,
+        "| p99 of an L1 hit ≤ 1 ms (kit details, 8 conns) | {} | {} |",
+        p99.map_or("–".into(), |v| format!("{v:.3} ms")),
+        verdict(p99.map(|v| v <= 1.0))
+    );
+    let _ = writeln!(md, "\nFor reference, the Redis hit against the same servers:\n");
+    let _ =
+        writeln!(md, "| group | Redis hit / nginx | Redis hit / in-memory | in-memory / nginx |\n|---|---|---|---|");
+    for group in ["kit", "list", "search"] {
+        let _ = writeln!(
+            md,
+            "| {group} | {} | {} | {} |",
+            times(ratio(&format!("redis_hit_{group}"), &format!("nginx_{group}"))),
+            times(ratio(&format!("redis_hit_{group}"), &format!("baseline_{group}"))),
+            times(ratio(&format!("baseline_{group}"), &format!("nginx_{group}")))
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// Issue 12's write latency with several instances (the L1 targets are in
+/// [`http_stack_targets`]).
+fn l1_targets(md: &mut String, r: &Results) {
+    if !r.write_latency.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Write latency with L1 (issue 12)\n\nPATCH of a club on the first instance; every instance holds an \
+             L1 lease, so each write waits until all have acknowledged its invalidation.\n"
+        );
+        let _ = writeln!(md, "| instances | writes | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
+        for w in &r.write_latency {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.3} | {:.3} | {:.3} |",
+                w.instances, w.writes, w.p50_ms, w.p99_ms, w.max_ms
+            );
+        }
+        let _ = writeln!(md);
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct ServerSpec<'a> {
     pub namespace: String,
     pub cache: bool,
     pub compress_min_bytes: Option<usize>,
+    /// FKAPI_L1_MAX_MB; `None` keeps the default (L1 on, 64 MB).
+    pub l1_mb: Option<u32>,
 }
 
 impl Server {
@@ -42,6 +44,9 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        if let Some(megabytes) = spec.l1_mb {
+            cmd.env("FKAPI_L1_MAX_MB", megabytes.to_string());
+        }
         if let Some(min) = spec.compress_min_bytes {
             cmd.env("FKAPI_CACHE_COMPRESS_MIN_BYTES", min.to_string());
         }
@@ -121,5 +126,136 @@ impl PrivateRedis {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Waits until `url` answers 200 (a reference server coming up).
+async fn wait_ok(url: &str, what: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(resp) = client.get(url).send().await {
+            if resp.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what} at {url} not answering after 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The bare actix-web reference server (bench/src/bare.rs), killed on drop.
+pub struct BareServer {
+    pub base: String,
+    child: Child,
+}
+
+impl BareServer {
+    pub async fn start(bin: &Path, port: u16, workers: usize) -> anyhow::Result<BareServer> {
+        let bind = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg(&bind)
+            .arg(workers.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} (built by make bench-build)", bin.display()))?;
+        let server = BareServer { base: format!("http://{bind}"), child };
+        wait_ok(&format!("{}/bench/static/16", server.base), "bare actix-web server").await?;
+        Ok(server)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Debian's nginx with `proxy_cache` in front of an fkapi server: the HTTP
+/// cache a user would put in front of FKApi. It caches every 200 for ten
+/// minutes whatever fkapi's `Cache-Control` says (so it serves its own
+/// copies, stale after a write, which is the trade it makes), and tags each
+/// response with `X-Nginx-Cache` so warming can check it hits.
+pub struct Nginx {
+    pub base: String,
+    dir: std::path::PathBuf,
+    child: Child,
+}
+
+impl Nginx {
+    pub async fn start(bin: &Path, port: u16, upstream: &str, workers: usize, scratch: &Path) -> anyhow::Result<Nginx> {
+        let dir = scratch.join("nginx");
+        std::fs::create_dir_all(&dir)?;
+        let upstream = upstream.trim_start_matches("http://");
+        let conf = format!(
+            "worker_processes {workers};\n\
+             pid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+             \x20 access_log off;\n\
+             \x20 client_body_temp_path {dir}/body;\n\
+             \x20 proxy_temp_path {dir}/proxy;\n\
+             \x20 fastcgi_temp_path {dir}/fastcgi;\n\
+             \x20 uwsgi_temp_path {dir}/uwsgi;\n\
+             \x20 scgi_temp_path {dir}/scgi;\n\
+             \x20 proxy_cache_path {dir}/cache levels=1:2 keys_zone=fkapi:32m max_size=1g inactive=1h use_temp_path=off;\n\
+             \x20 upstream fkapi {{ server {upstream}; keepalive 64; }}\n\
+             \x20 server {{\n\
+             \x20   listen 127.0.0.1:{port};\n\
+             \x20   location / {{\n\
+             \x20     proxy_pass http://fkapi;\n\
+             \x20     proxy_http_version 1.1;\n\
+             \x20     proxy_set_header Connection \"\";\n\
+             \x20     proxy_cache fkapi;\n\
+             \x20     proxy_cache_key $request_uri;\n\
+             \x20     proxy_cache_valid 200 10m;\n\
+             \x20     proxy_ignore_headers Cache-Control Expires;\n\
+             \x20     add_header X-Nginx-Cache $upstream_cache_status;\n\
+             \x20   }}\n\
+             \x20 }}\n\
+             }}\n",
+            dir = dir.display()
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf_path)
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} (apt-get install nginx)", bin.display()))?;
+        let nginx = Nginx { base: format!("http://127.0.0.1:{port}"), dir, child };
+        wait_ok(&format!("{}/api/health", nginx.base), "nginx").await?;
+        Ok(nginx)
+    }
+
+    /// SIGTERM to the master, which stops its workers (SIGKILL would leave
+    /// them running without it).
+    fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.terminate();
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // After `stop` the child has exited and has no id any more.
+        self.terminate();
     }
 }

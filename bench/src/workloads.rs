@@ -2,7 +2,7 @@
 //! side by side on the same machine state.
 
 use crate::load::{self, Latency, WrkRun};
-use crate::servers::{PrivateRedis, Server, ServerSpec, ADMIN_KEY};
+use crate::servers::{BareServer, Nginx, PrivateRedis, Server, ServerSpec, ADMIN_KEY};
 use crate::{Args, Results};
 use anyhow::Context;
 use fkapi_cache::{scan_keys, Cache, CacheConfig};
@@ -63,6 +63,17 @@ pub struct InvalidationResult {
     pub keys: u64,
     pub method: String,
     pub iterations: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Latency of an API write (PATCH of a club) with L1 on every instance:
+/// it includes the wait until every instance acknowledged the invalidation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct WriteLatencyResult {
+    pub instances: usize,
+    pub writes: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -141,7 +152,7 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("fkapi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let script = Path::new("bench/wrk.lua").canonicalize().context("bench/wrk.lua (run from the workspace root)")?;
-    let spec = |port: u16, namespace: String, cache: bool, compress: Option<usize>| ServerSpec {
+    let spec = |port: u16, namespace: String, cache: bool, compress: Option<usize>, l1_mb: Option<u32>| ServerSpec {
         bin: &args.server_bin,
         database_url: &args.database_url,
         redis_url: &args.redis_url,
@@ -149,20 +160,44 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         namespace,
         cache,
         compress_min_bytes: compress,
+        l1_mb,
     };
-    let feed_spec = |port: u16, namespace: String| spec(port, namespace, true, None);
+    let feed_spec = |port: u16, namespace: String| spec(port, namespace, true, None, None);
     if args.only.as_deref() == Some("feed") {
         (results.rolling_restart, results.feed_lag) = crate::feed::run(args, &feed_spec, &ns).await?;
         return Ok(());
     }
     println!("starting servers (cache on: {}, cache off: {})", args.base_port, args.base_port + 1);
-    let hit = Server::start(spec(args.base_port, ns.clone(), true, None)).await?;
-    let miss = Server::start(spec(args.base_port + 1, format!("{ns}off"), false, None)).await?;
+    // `hit` has L1 on (the default); `redis` is the same server with L1 off,
+    // so its hits are Redis hits.
+    let hit = Server::start(spec(args.base_port, ns.clone(), true, None, None)).await?;
+    let miss = Server::start(spec(args.base_port + 1, format!("{ns}off"), false, None, None)).await?;
+    let redis_tier = Server::start(spec(args.base_port + 3, format!("{ns}r"), true, None, Some(0))).await?;
     let client = load::client(300)?;
     let keys = key_sets(args, &client, &hit.base).await?;
 
     let outcome = async {
-        throughput(args, results, &client, &hit, &miss, &keys, &script, &scratch).await?;
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        println!(
+            "starting reference servers (bare actix-web: {}, nginx proxy_cache: {})",
+            args.base_port + 4,
+            args.base_port + 5
+        );
+        let bare = BareServer::start(&args.bare_bin, args.base_port + 4, workers).await?;
+        let nginx = match Nginx::start(&args.nginx_bin, args.base_port + 5, &hit.base, workers, &scratch).await {
+            Ok(nginx) => nginx,
+            Err(err) => {
+                bare.stop().await;
+                return Err(err);
+            }
+        };
+        let refs = References { bare: &bare.base, nginx: &nginx.base };
+        let measured =
+            throughput(args, results, &client, [&hit, &redis_tier, &miss], &refs, &keys, &script, &scratch).await;
+        bare.stop().await;
+        nginx.stop().await;
+        measured?;
+        results.write_latency = write_latency(args, &client, &spec, &ns).await?;
         let private = PrivateRedis::start(args.invalidation_redis_port).await?;
         let redis_part = async {
             let value_bytes = entry_bytes(&args.redis_url, &ns, keys.kit_ids[0]).await?;
@@ -182,9 +217,36 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
     .await;
     hit.stop().await;
     miss.stop().await;
+    redis_tier.stop().await;
     let _ = std::fs::remove_dir_all(&scratch);
-    cleanup(&args.redis_url, &ns).await;
+    for namespace in [ns.clone(), format!("{ns}r"), format!("{ns}w")] {
+        cleanup(&args.redis_url, &namespace).await;
+    }
     outcome
+}
+
+/// The reference servers of issue 12, run in the same session as fkapi.
+struct References<'a> {
+    /// Bare actix-web (bench/src/bare.rs): same URL shape as fkapi's
+    /// `/bench/static/{bytes}`, no middleware.
+    bare: &'a str,
+    /// nginx `proxy_cache` in front of the hit server: its own hits.
+    nginx: &'a str,
+}
+
+/// Requests every path twice through nginx; fails unless the second pass
+/// is all nginx cache hits (so the nginx runs measure nginx, not fkapi).
+async fn warm_nginx(client: &reqwest::Client, base: &str, paths: &[String]) -> anyhow::Result<()> {
+    for pass in 0..2 {
+        for path in paths {
+            let resp = client.get(format!("{base}{path}")).header("accept-encoding", "gzip").send().await?;
+            anyhow::ensure!(resp.status() == 200, "nginx GET {path} answered {}", resp.status());
+            let status = resp.headers().get("x-nginx-cache").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let _ = resp.bytes().await?;
+            anyhow::ensure!(pass == 0 || status == "HIT", "nginx GET {path} on the second pass: {status:?}, not HIT");
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,8 +254,8 @@ async fn throughput(
     args: &Args,
     results: &mut Results,
     client: &reqwest::Client,
-    hit: &Server,
-    miss: &Server,
+    [hit, redis_tier, miss]: [&Server; 3],
+    refs: &References<'_>,
     keys: &KeySets,
     script: &Path,
     scratch: &Path,
@@ -210,15 +272,20 @@ async fn throughput(
                 .push(format!("{group}: only {hits} of {} warm paths answered HIT on the second pass", paths.len()));
         }
         let (miss_bytes, _) = warm(client, &miss.base, paths).await?;
+        let (redis_bytes, _) = warm(client, &redis_tier.base, paths).await?;
+        warm_nginx(client, refs.nginx, paths).await?;
         let baseline_paths = vec![format!("/bench/static/{hit_bytes}")];
         let runs = [
-            (format!("hit_{group}"), "hit", hit, paths.as_slice(), hit_bytes),
-            (format!("baseline_{group}"), "baseline", hit, baseline_paths.as_slice(), hit_bytes),
-            (format!("miss_{group}"), "miss", miss, paths.as_slice(), miss_bytes),
+            (format!("hit_{group}"), "hit", hit.base.as_str(), paths.as_slice(), hit_bytes),
+            (format!("baseline_{group}"), "baseline", hit.base.as_str(), baseline_paths.as_slice(), hit_bytes),
+            (format!("bare_{group}"), "bare", refs.bare, baseline_paths.as_slice(), hit_bytes),
+            (format!("nginx_{group}"), "nginx", refs.nginx, paths.as_slice(), hit_bytes),
+            (format!("miss_{group}"), "miss", miss.base.as_str(), paths.as_slice(), miss_bytes),
+            (format!("redis_hit_{group}"), "redis_hit", redis_tier.base.as_str(), paths.as_slice(), redis_bytes),
         ];
         let mut rps = std::collections::HashMap::new();
-        for (name, workload, server, paths, body_bytes) in runs {
-            let run = WrkRun { name: &name, workload, base: &server.base, paths, connections: c, secs, body_bytes };
+        for (name, workload, base, paths, body_bytes) in runs {
+            let run = WrkRun { name: &name, workload, base, paths, connections: c, secs, body_bytes };
             let result = load::wrk(&run, script, scratch).await?;
             rps.insert(workload, result.rps);
             results.throughput.push(result);
@@ -227,6 +294,9 @@ async fn throughput(
             |a: &str, b: &str| rps.get(a).copied().unwrap_or(0.0) / rps.get(b).copied().unwrap_or(1.0).max(1e-9);
         results.ratios.push((format!("{group}: hit / baseline"), ratio("hit", "baseline")));
         results.ratios.push((format!("{group}: hit / miss"), ratio("hit", "miss")));
+        results.ratios.push((format!("{group}: L1 hit / Redis hit"), ratio("hit", "redis_hit")));
+        results.ratios.push((format!("{group}: baseline / bare actix-web"), ratio("baseline", "bare")));
+        results.ratios.push((format!("{group}: hit / nginx proxy_cache"), ratio("hit", "nginx")));
     }
     // Moderate load: fewer connections, for the p99 target.
     let moderate = 8;
@@ -537,8 +607,13 @@ async fn invalidation(args: &Args, redis: &PrivateRedis) -> anyhow::Result<Vec<I
     let related = 20;
     let related_keys: Vec<String> = (0..related).map(|j| format!("fkapi:club_3_kits_page={j}")).collect();
     let mut out = Vec::new();
+    let leases = fkapi_cache::Namespace::new("fkapi_inv").leases_key();
     for &n in sizes {
         redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await?;
+        // FLUSHALL also removed the L1 leases hash; no instance holds a lease
+        // here, so say so rather than wait out the term that protects an
+        // evicted hash (the first write after a real eviction pays it).
+        redis::cmd("HSETNX").arg(&leases).arg(fkapi_cache::SINCE_FIELD).arg(0).query_async::<()>(&mut conn).await?;
         let value = "x".repeat(100);
         let mut i = 0;
         while i < n {
@@ -558,7 +633,7 @@ async fn invalidation(args: &Args, redis: &PrivateRedis) -> anyhow::Result<Vec<I
             anyhow::ensure!(cache.invalidate(&scopes).await, "invalidate did not reach redis");
             ours.push(micros_since(t));
         }
-        out.push(summarise(n, "fkapi (generation bump)", ours));
+        out.push(summarise(n, "fkapi (generation bump + L1 announcement)", ours));
         let slow_iterations = if n >= 1_000_000 { 8 } else { 40 };
         let mut keys_del = Vec::new();
         let mut scan_del = Vec::new();
@@ -621,13 +696,13 @@ async fn memory<'a>(
     client: &reqwest::Client,
     hit: &Server,
     keys: &KeySets,
-    spec: &impl Fn(u16, String, bool, Option<usize>) -> ServerSpec<'a>,
+    spec: &impl Fn(u16, String, bool, Option<usize>, Option<u32>) -> ServerSpec<'a>,
 ) -> anyhow::Result<Vec<MemoryResult>> {
     let kit_ids: Vec<u32> = keys.kit_ids.iter().take(100).copied().collect();
     let lists: Vec<String> = keys.lists.iter().take(50).cloned().collect();
     let mut conn = redis_conn(&args.redis_url).await?;
     let raw_ns = format!("{}raw", hit.namespace);
-    let raw = Server::start(spec(args.base_port + 2, raw_ns.clone(), true, Some(0))).await?;
+    let raw = Server::start(spec(args.base_port + 2, raw_ns.clone(), true, Some(0), None)).await?;
     let mut out = Vec::new();
     let result = async {
         for (server, label) in [(hit, "gzip (default, ≥ 1024 B)"), (&raw, "none (FKAPI_CACHE_COMPRESS_MIN_BYTES=0)")]
@@ -666,4 +741,53 @@ pub(crate) async fn cleanup(redis_url: &str, ns: &str) {
             let _: Result<u64, _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
         }
     }
+}
+
+/// Writes on the first of 1, then 3 instances sharing one namespace, each
+/// holding an L1 lease: what a write costs with the acknowledgement wait.
+async fn write_latency<'a>(
+    args: &'a Args,
+    client: &reqwest::Client,
+    spec: &impl Fn(u16, String, bool, Option<usize>, Option<u32>) -> ServerSpec<'a>,
+    ns: &str,
+) -> anyhow::Result<Vec<WriteLatencyResult>> {
+    let namespace = format!("{ns}w");
+    let writes = if args.quick() { 100 } else { 500 };
+    let mut out = Vec::new();
+    for instances in [1usize, 3] {
+        let mut servers = Vec::new();
+        for i in 0..instances {
+            let port = args.base_port + 4 + u16::try_from(i).unwrap_or(0);
+            servers.push(Server::start(spec(port, namespace.clone(), true, None, None)).await?);
+        }
+        // Let every instance take its first lease (and the leases hash outlive
+        // its first term) so the runs measure the steady state.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let mut micros = Vec::with_capacity(writes);
+        let result = async {
+            for i in 0..writes {
+                let url = format!("{}/api/clubs/1", servers[0].base);
+                let body = serde_json::json!({ "name": format!("Bench Write {instances}-{i}") });
+                let t = Instant::now();
+                let response = client.patch(&url).header("X-API-Key", ADMIN_KEY).json(&body).send().await?;
+                anyhow::ensure!(response.status().is_success(), "write answered {}", response.status());
+                micros.push(micros_since(t));
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        for server in servers {
+            server.stop().await;
+        }
+        result?;
+        let latency = Latency::of(micros);
+        out.push(WriteLatencyResult {
+            instances,
+            writes,
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            max_ms: latency.max_ms,
+        });
+    }
+    Ok(out)
 }

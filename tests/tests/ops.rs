@@ -2,7 +2,7 @@
 //! unknown routes, migrations that reverse cleanly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fkapi_tests::{header, StatusCode, TestApp, Value};
+use fkapi_tests::{header, json, StatusCode, TestApp, Value};
 
 #[tokio::test]
 async fn health_reports_database_and_cache() {
@@ -121,4 +121,121 @@ async fn migrations_reverse_cleanly() {
     assert_eq!(reverted, applied.len());
     let again = fkapi_db::run_migrations(&db.url).await.unwrap();
     assert_eq!(again.len(), applied.len());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/api/clubs/1", "/api/clubs/1", "/api/nothing-here", "/api/clubs/abc", "/metrics"] {
+        let response = app.get(path).await;
+        let id = header(&response, "x-request-id");
+        assert!(!id.is_empty() && id.len() <= 64, "{path}: {id:?}");
+        assert!(seen.insert(id.clone()), "{path}: request id {id} given twice");
+    }
+    // A sane id from the client is echoed, anything else replaced.
+    let given = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    let response = app.client.get(app.url("/api/clubs/1")).header("x-request-id", given).send().await.unwrap();
+    assert_eq!(header(&response, "x-request-id"), given);
+    for bad in ["has spaces", &"x".repeat(200), "semi;colon"] {
+        let response = app.client.get(app.url("/api/clubs/1")).header("x-request-id", bad).send().await.unwrap();
+        let id = header(&response, "x-request-id");
+        assert!(!id.is_empty() && id != bad, "{bad:?} came back as {id:?}");
+    }
+}
+
+#[tokio::test]
+async fn docs_are_served_at_fkapi_and_fkapis_paths() {
+    let app = TestApp::spawn().await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (path, target) in [("/swagger-ui", "/swagger-ui/"), ("/api/docs", "/api/docs/")] {
+        let response = no_redirects.get(app.url(path)).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{path}: {}", response.status());
+        assert_eq!(header(&response, "location"), target);
+        let ui = app.get(target).await;
+        assert_eq!(ui.status(), StatusCode::OK, "{target}");
+        assert!(ui.text().await.unwrap().contains("swagger"), "{target}");
+    }
+    let (status, fkapis, _) = app.get_json("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, ours, _) = app.get_json("/api-docs/openapi.json").await;
+    assert_eq!(fkapis, ours);
+    assert!(fkapis["paths"]["/api/metrics"].is_object());
+    // The UI at /api/docs/ loads the document from FKApi's path.
+    let config = app.get("/api/docs/swagger-initializer.js").await.text().await.unwrap();
+    assert!(config.contains("/api/openapi.json"), "{config}");
+}
+
+/// `GET /api/metrics`, as JSON.
+async fn endpoint_metrics(app: &TestApp) -> Value {
+    let (status, body, _) = app.get_json("/api/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    body
+}
+
+#[tokio::test]
+async fn api_metrics_count_requests_durations_and_database_statements() {
+    let app = TestApp::spawn().await;
+    let (status, _, cache) = app.get_json("/api/kit-json/5").await;
+    assert_eq!((status, cache.as_str()), (StatusCode::OK, "MISS"));
+    let endpoint = "GET /api/kit-json/{kit_id}";
+    let once = endpoint_metrics(&app).await["endpoints"][endpoint].clone();
+    assert_eq!(once["count"], 1, "{once}");
+    assert_eq!(once["status_codes"], json!({"200": 1}));
+    assert!(once["avg_duration"].as_f64().unwrap() > 0.0, "{once}");
+    // The miss loaded the kit in a task of its own; its statements count
+    // for the request that started the load.
+    let miss_statements = once["avg_queries"].as_f64().unwrap();
+    assert!(miss_statements >= 1.0, "a miss reads the database: {once}");
+    assert_eq!(
+        app.metric("fkapi_http_db_queries_total", &[("method", "GET"), ("route", "/api/kit-json/{kit_id}")]).await,
+        miss_statements,
+        "the same counter as /metrics"
+    );
+
+    // Hits send no statement: the mean falls to a quarter.
+    for _ in 0..3 {
+        assert_eq!(app.get_json("/api/kit-json/5").await.2, "HIT");
+    }
+    assert_eq!(app.get_json("/api/kit-json/99999999").await.0, StatusCode::NOT_FOUND);
+    let after = endpoint_metrics(&app).await["endpoints"][endpoint].clone();
+    assert_eq!(after["count"], 5, "{after}");
+    assert_eq!(after["status_codes"], json!({"200": 4, "404": 1}));
+    let not_found_statements =
+        app.metric("fkapi_http_db_queries_total", &[("route", "/api/kit-json/{kit_id}")]).await - miss_statements;
+    assert!(not_found_statements >= 1.0, "the unknown kit was looked up");
+    let expected = (miss_statements + not_found_statements) / 5.0;
+    assert!((after["avg_queries"].as_f64().unwrap() - expected).abs() < 0.006, "{after}, expected {expected}");
+}
+
+#[tokio::test]
+async fn every_documented_operation_reaches_its_route() {
+    let app = TestApp::spawn().await;
+    let (_, doc, _) = app.get_json("/api-docs/openapi.json").await;
+    let mut expected = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "1" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            let Ok(verb) = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else { continue };
+            let response = app.client.request(verb.clone(), app.url(&concrete)).send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{verb} {concrete}");
+            // The router's own 404 (no route matched), not a handler's.
+            assert!(
+                !(status == StatusCode::NOT_FOUND && body["detail"] == "Not Found"),
+                "{verb} {concrete} matched no route"
+            );
+            expected.push(format!("{verb} {path}"));
+        }
+    }
+    assert!(expected.len() > 20, "{expected:?}");
+    let served = endpoint_metrics(&app).await;
+    for endpoint in expected {
+        assert!(served["endpoints"].get(&endpoint).is_some(), "{endpoint} was not counted under its route: {served}");
+    }
 }

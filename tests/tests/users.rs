@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fkapi_api::rate_limit::{parse_nets, Rate};
-use fkapi_tests::{header, json, StatusCode, TestApp, TestRedis, Value};
+use fkapi_tests::{header, json, DelayProxy, StatusCode, TestApp, TestRedis, Value};
 use reqwest::Method;
+use std::time::{Duration, Instant};
 
 /// Creates a user through the admin route; returns (id, token).
 async fn create_user(app: &TestApp, username: &str) -> (i64, String) {
@@ -496,6 +497,75 @@ async fn two_instances_sharing_redis_enforce_one_limit() {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(!header(&response, "retry-after").is_empty());
     }
+}
+
+/// A server whose Redis is behind `proxy` (each round trip then costs the
+/// proxy's delay), with the given rate limit.
+async fn behind(proxy: &DelayProxy, limit: Option<Rate>) -> TestApp {
+    let url = proxy.redis_url();
+    TestApp::spawn_with(move |s| {
+        s.redis_url = Some(fkapi_api::config::Secret(url));
+        s.cache.op_timeout = Duration::from_secs(5);
+        s.entries_sample_secs = 0;
+        s.rate_limit = limit;
+    })
+    .await
+}
+
+/// The fastest of three GETs of `path`, with its last response's headers.
+async fn fastest_get(app: &TestApp, path: &str) -> (Duration, reqwest::header::HeaderMap) {
+    let mut best = Duration::MAX;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = app.get(path).await;
+        best = best.min(started.elapsed());
+        assert_eq!(response.status(), StatusCode::OK);
+        headers = response.headers().clone();
+    }
+    (best, headers)
+}
+
+#[tokio::test]
+async fn a_limited_read_asks_the_bucket_while_its_hit_is_fetched() {
+    // Every Redis round trip takes 150 ms: asking the bucket first, then
+    // fetching the hit, would make a limited hit 150 ms slower than an
+    // unlimited one; asked together, they take one round trip.
+    let delay = Duration::from_millis(150);
+    let proxy = DelayProxy::redis(delay).await;
+    let unlimited = behind(&proxy, None).await;
+    let limited = behind(&proxy, rate("1000/minute")).await;
+    for app in [&unlimited, &limited] {
+        app.get("/api/clubs/1").await;
+        assert_eq!(app.get_json("/api/clubs/1").await.2, "HIT");
+    }
+    let (plain, plain_headers) = fastest_get(&unlimited, "/api/clubs/1").await;
+    let (with_limit, limit_headers) = fastest_get(&limited, "/api/clubs/1").await;
+    assert!(plain_headers.get("ratelimit-limit").is_none(), "no limiter is wrapped when limiting is off");
+    assert_eq!(limit_headers.get("ratelimit-limit").map(|v| v.as_bytes()), Some(&b"1000"[..]), "the bucket was asked");
+    assert_eq!(limit_headers.get("x-cache").map(|v| v.as_bytes()), Some(&b"HIT"[..]));
+    assert!(plain >= delay, "the proxy delays every hit: {plain:?}");
+    assert!(
+        with_limit < plain + delay / 2,
+        "a limited hit took {with_limit:?}, an unlimited one {plain:?}: the bucket was asked before the hit"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_write_does_not_happen() {
+    // The bucket answers 300 ms late, long after the insert would have
+    // committed had the write run alongside it.
+    let proxy = DelayProxy::redis(Duration::from_millis(300)).await;
+    let app = behind(&proxy, rate("2/minute")).await;
+    let (user, token) = create_user(&app, "over_the_limit").await;
+    for kit in [1, 2] {
+        assert_eq!(add_kit(&app, user, &token, json!({ "kit_id": kit })).await.0, StatusCode::CREATED);
+    }
+    let (status, body) = add_kit(&app, user, &token, json!({ "kit_id": 3 })).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let stored =
+        app.ids(&format!("SELECT kit_id AS id FROM collection_entries WHERE user_id = {user} ORDER BY kit_id")).await;
+    assert_eq!(stored, [1, 2], "the refused write must not have been applied");
 }
 
 #[tokio::test]

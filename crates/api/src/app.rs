@@ -1,49 +1,16 @@
-//! Assembly: builds the shared state and the actix app from the domain
-//! crates' `configure` functions. No routes of the catalogue live here.
+//! Assembly: the actix app from the domain crates' `configure` functions,
+//! the middleware and the documentation routes. No routes of the catalogue
+//! live here.
 
-use crate::config::Settings;
-use crate::{http_metrics, openapi, ops};
+use crate::observe::Observe;
+use crate::rate_limit::RateLimit;
+use crate::state::AppState;
+use crate::{openapi, ops};
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
-use fkapi_cache::Cache;
-use fkapi_web::AppContext;
+use actix_web::middleware::Condition;
+use actix_web::{guard, web, App, HttpServer};
 use std::net::TcpListener;
-use std::sync::Arc;
-use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
-
-/// Everything a running server shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub ctx: web::Data<AppContext>,
-    pub registry: Arc<prometheus::Registry>,
-    pub http: http_metrics::HttpMetrics,
-    /// Rate-limiter settings and state (see `rate_limit`).
-    pub limiter: Arc<crate::rate_limit::Limiter>,
-}
-
-impl AppState {
-    pub fn new(settings: &Settings) -> anyhow::Result<AppState> {
-        let registry = prometheus::Registry::new();
-        let db = fkapi_db::build_pool(&settings.database_url.0, settings.db_pool_size, settings.db_timeout)?;
-        let cache = Cache::new(settings.cache.clone(), settings.redis_url.as_ref().map(|s| s.0.as_str()), &registry)?;
-        let http = http_metrics::HttpMetrics::register(&registry)?;
-        let ctx = AppContext { db, cache, admin_key: settings.admin_key.as_ref().map(|s| s.0.clone()) };
-        let limiter = crate::rate_limit::Limiter::new(
-            settings.rate_limit,
-            settings.rate_limit_whitelist.clone(),
-            settings.trusted_proxies.clone(),
-        );
-        if settings.rate_limit.is_some() && !ctx.cache.is_enabled() {
-            tracing::warn!("FKAPI_RATE_LIMIT is set but Redis is off: requests are not rate limited");
-        }
-        Ok(AppState { ctx: web::Data::new(ctx), registry: Arc::new(registry), http, limiter: Arc::new(limiter) })
-    }
-
-    pub fn cache(&self) -> &Cache {
-        &self.ctx.cache
-    }
-}
 
 /// The routes of the whole API, in matching order: search first so
 /// `/api/clubs/search` wins over `/api/clubs/{club_id}`.
@@ -59,27 +26,103 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::bench_route::configure);
 }
 
+type Routes = fn(&mut web::ServiceConfig);
+
+/// Which `configure` functions serve each path prefix, in [`routes`]'
+/// order. actix tries a request against every route pattern in
+/// registration order (a regex per pattern with a `{param}`), so without
+/// this a route registered late would pay for some thirty patterns first;
+/// with it, a request is tried only against the routes of its prefix. A
+/// path no prefix claims is tried against all of [`routes`], so a route
+/// missing here is slower, never lost; a route added under a listed prefix
+/// by a crate not listed for it would be, which the test walking every
+/// documented operation (tests/tests/ops.rs) catches.
+const ROUTE_GROUPS: &[(&str, &[Routes])] = &[
+    ("/api/kit-json", &[fkapi_kits::configure]),
+    ("/api/kits", &[fkapi_search::configure, fkapi_kits::configure, fkapi_kits::configure_writes]),
+    ("/api/clubs", &[fkapi_search::configure, fkapi_clubs::configure, fkapi_kits::configure]),
+    ("/api/seasons", &[fkapi_search::configure, fkapi_seasons::configure]),
+    ("/api/brands", &[fkapi_search::configure, fkapi_kits::configure_writes]),
+    ("/api/competitions", &[fkapi_search::configure, fkapi_kits::configure_writes]),
+    ("/api/user-collection", &[fkapi_users::configure]),
+    ("/api/users", &[fkapi_users::configure]),
+    ("/api/admin", &[ops::configure]),
+    ("/api/health", &[ops::configure]),
+    ("/api/metrics", &[ops::configure]),
+    ("/metrics", &[ops::configure]),
+    #[cfg(feature = "bench")]
+    ("/bench", &[crate::bench_route::configure]),
+];
+
+/// True for `prefix` itself and paths below it (`/api/kits`,
+/// `/api/kits/7`, not `/api/kitsch`).
+fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// [`routes`], grouped by [`ROUTE_GROUPS`]: one guarded scope per prefix
+/// (the scope adds no path prefix, so the routes keep their own paths),
+/// then every route for the paths no group claims.
+fn grouped_routes(cfg: &mut web::ServiceConfig) {
+    for (prefix, parts) in ROUTE_GROUPS {
+        let prefix: &'static str = prefix;
+        let mut scope = web::scope("").guard(guard::fn_guard(move |ctx| is_under(ctx.head().uri.path(), prefix)));
+        for part in *parts {
+            scope = scope.configure(*part);
+        }
+        cfg.service(scope);
+    }
+    cfg.configure(routes);
+}
+
+/// Swagger UI and the OpenAPI document, at fkapi's paths (`/swagger-ui/`,
+/// `/api-docs/openapi.json`) and FKApi's (`/api/docs`, `/api/openapi.json`);
+/// the UI paths without their slash redirect to it.
+fn docs(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
+    cfg.service(web::redirect("/swagger-ui", "/swagger-ui/").permanent())
+        .service(web::redirect("/api/docs", "/api/docs/").permanent())
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
+        .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document));
+}
+
 /// Starts the HTTP server on `listener` (port 0 in tests).
 pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let (path_cfg, query_cfg, json_cfg) = fkapi_web::extractor_configs();
     let document = openapi::document();
+    let limiting = state.limiting();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(actix_web::middleware::from_fn(crate::rate_limit::limit))
-            .wrap(actix_web::middleware::from_fn(http_metrics::record))
-            .wrap(TracingLogger::default())
+            .wrap(Condition::new(limiting, RateLimit::new(state.limiter.clone(), state.ctx.clone())))
+            .wrap(Observe::new(state.http.clone()))
             .app_data(state.ctx.clone())
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::from(state.registry.clone()))
+            .app_data(web::Data::new(state.http.clone()))
             .app_data(web::Data::from(state.limiter.tokens.clone()))
             .app_data(path_cfg.clone())
             .app_data(query_cfg.clone())
             .app_data(json_cfg.clone())
-            .configure(routes)
-            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
+            .configure(grouped_routes)
+            .configure(|cfg| docs(cfg, document.clone()))
             .default_service(web::to(ops::not_found))
     })
     .workers(workers.max(1))
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_under;
+
+    #[test]
+    fn a_prefix_claims_itself_and_what_is_below_it() {
+        assert!(is_under("/api/kits", "/api/kits"));
+        assert!(is_under("/api/kits/7", "/api/kits"));
+        assert!(is_under("/api/kits/", "/api/kits"));
+        assert!(!is_under("/api/kitsch", "/api/kits"));
+        assert!(!is_under("/api/kit-json/1", "/api/kits"));
+        assert!(!is_under("/api", "/api/kits"));
+    }
 }

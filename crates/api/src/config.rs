@@ -93,6 +93,26 @@ fn millis(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
     parse(name, default).map(Duration::from_millis)
 }
 
+/// FKAPI_L1_MAX_MB: megabytes of in-process cache (0 = off), as bytes.
+fn parse_l1_megabytes(value: &str) -> Result<u64, String> {
+    let megabytes: u64 =
+        value.parse().map_err(|_| "expected a whole number of megabytes (0 turns L1 off)".to_string())?;
+    if megabytes > 1024 * 1024 {
+        return Err("at most 1048576 (1 TiB)".into());
+    }
+    Ok(megabytes * 1024 * 1024)
+}
+
+/// FKAPI_L1_LEASE_MS: the L1 lease term. Short enough that a write waits
+/// little for a frozen instance, long enough to be renewed (every term/4).
+fn parse_lease_ms(value: &str) -> Result<Duration, String> {
+    let ms: u64 = value.parse().map_err(|_| "expected milliseconds".to_string())?;
+    if !(200..=10_000).contains(&ms) {
+        return Err("must be between 200 and 10000 ms".into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/fkapi";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -116,6 +136,8 @@ impl Settings {
             xfetch_beta: parse("FKAPI_CACHE_XFETCH_BETA", 1.0)?,
             stale_grace: secs("FKAPI_CACHE_STALE_GRACE_SECS", 60)?,
             generation_ttl: defaults.generation_ttl,
+            l1_max_bytes: parse_with("FKAPI_L1_MAX_MB", "64", parse_l1_megabytes)?,
+            lease_term: parse_with("FKAPI_L1_LEASE_MS", "2000", parse_lease_ms)?,
             ttl: TtlConfig {
                 short: secs("FKAPI_CACHE_TTL_SHORT", 300)?,
                 medium: secs("FKAPI_CACHE_TTL_MEDIUM", 1800)?,

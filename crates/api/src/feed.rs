@@ -1,9 +1,9 @@
 //! The change feed of a serving instance: the consumer of crates/feed,
 //! given the domain's rule for what a recorded change makes stale.
 
-use crate::app::AppState;
 use crate::config::Settings;
 use crate::domains::registry;
+use crate::state::AppState;
 use fkapi_cache::{RowChange, Scope};
 use fkapi_feed::{Change, Feed, FeedHandle, FeedMetrics};
 use std::sync::Arc;

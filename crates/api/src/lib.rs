@@ -5,18 +5,22 @@ pub mod app;
 #[cfg(feature = "bench")]
 mod bench_route;
 pub mod config;
+mod db_queries;
 pub mod domains;
 pub mod feed;
-mod http_metrics;
+pub mod http_metrics;
 pub mod invalidation;
+mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
 pub mod schedule;
+pub mod state;
 pub mod warm;
 
-pub use app::{serve, AppState};
+pub use app::serve;
 pub use config::Settings;
+pub use state::AppState;
 
 use std::time::Duration;
 
@@ -85,6 +89,9 @@ pub fn spawn_background(state: &AppState, settings: &Settings) -> anyhow::Result
     }
     let feed = feed::spawn(state, settings)?;
     let background = Background { ready: feed.ready.clone(), feed: Some(feed) };
+    // Keeps this instance's L1 coherent (stream reader and lease); without
+    // it the instance never holds a lease and L1 never serves.
+    tokio::spawn(state.cache().clone().run_coherence());
     let popular = state.cache().clone();
     tokio::spawn(async move {
         loop {

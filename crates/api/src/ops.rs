@@ -1,11 +1,12 @@
-//! Operations routes: health, Prometheus metrics, and the admin cache
-//! routes (stats, invalidate).
+//! Operations routes: health, Prometheus metrics and FKApi's JSON view of
+//! them, and the admin cache routes (stats, invalidate, warm).
 
-use crate::app::AppState;
+use crate::http_metrics::{EndpointUsage, HttpMetrics};
 use crate::invalidation;
+use crate::state::AppState;
 use crate::warm::{self, WarmOptions, WarmReport};
 use actix_web::{get, post, web, HttpResponse};
-use fkapi_cache::{OperatorScopeError, RedisStats, TypeStats};
+use fkapi_cache::{LocalStats, OperatorScopeError, RedisStats, TypeStats};
 use fkapi_web::{AdminKey, ApiError, AppContext, Cause, ErrorBody, JsonBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,9 +15,11 @@ use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(health, metrics, cache_stats, cache_invalidate, cache_warm),
+    paths(health, metrics, endpoint_metrics, cache_stats, cache_invalidate, cache_warm),
     components(schemas(
         Health,
+        EndpointMetrics,
+        EndpointUsage,
         CacheStatsBody,
         InvalidateRequest,
         InvalidateResponse,
@@ -28,7 +31,12 @@ use utoipa::{OpenApi, ToSchema};
 pub struct OpsApi;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health).service(metrics).service(cache_stats).service(cache_invalidate).service(cache_warm);
+    cfg.service(health)
+        .service(metrics)
+        .service(endpoint_metrics)
+        .service(cache_stats)
+        .service(cache_invalidate)
+        .service(cache_warm);
 }
 
 /// Unknown paths answer in the API's error shape.
@@ -94,11 +102,28 @@ pub async fn health(ctx: web::Data<AppContext>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "System",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let families = state.registry.gather();
+pub async fn metrics(registry: web::Data<prometheus::Registry>) -> Result<HttpResponse, ApiError> {
+    let families = registry.gather();
     let text =
         prometheus::TextEncoder::new().encode_to_string(&families).map_err(|e| ApiError::Internal(Cause::new(e)))?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointMetrics {
+    /// Per `"<METHOD> <route pattern>"`, since this instance started.
+    #[schema(value_type = BTreeMap<String, EndpointUsage>)]
+    endpoints: BTreeMap<String, EndpointUsage>,
+}
+
+/// API usage per endpoint (FKApi's `GET /api/metrics`), read from the same
+/// counters as `/metrics`: request count, mean duration in seconds, mean
+/// number of database statements (counted; a cache hit sends none) and the
+/// status codes answered. Routes are named by pattern, not by raw path.
+#[utoipa::path(get, path = "/api/metrics", tag = "System", responses((status = 200, body = EndpointMetrics)))]
+#[get("/api/metrics")]
+pub async fn endpoint_metrics(http: web::Data<HttpMetrics>) -> HttpResponse {
+    HttpResponse::Ok().json(EndpointMetrics { endpoints: http.usage() })
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -106,12 +131,19 @@ pub struct CacheStatsBody {
     pub enabled: bool,
     pub bypassed: bool,
     pub hits: u64,
+    /// Of `hits`, those answered by the in-process tier (L1).
+    #[serde(default)]
+    pub local_hits: u64,
     pub misses: u64,
     pub hit_rate: f64,
     #[schema(value_type = Object)]
     pub per_type: BTreeMap<String, TypeStats>,
     #[schema(value_type = Option<Object>)]
     pub redis: Option<RedisStats>,
+    /// The in-process tier of this instance; absent when off.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub local: Option<LocalStats>,
 }
 
 /// Hit rate per cache type (this instance, since start) and Redis memory.
@@ -126,14 +158,17 @@ pub async fn stats_body(cache: &fkapi_cache::Cache) -> CacheStatsBody {
     let per_type = cache.type_stats();
     let hits: u64 = per_type.values().map(|t| t.hits + t.stale).sum();
     let misses: u64 = per_type.values().map(|t| t.misses).sum();
+    let local_hits: u64 = per_type.values().map(|t| t.local_hits).sum();
     CacheStatsBody {
         enabled: cache.is_enabled(),
         bypassed: cache.is_bypassed(),
         hits,
+        local_hits,
         misses,
         hit_rate: if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
         per_type,
         redis: cache.redis_stats().await,
+        local: cache.local_stats().await,
     }
 }
 

@@ -13,17 +13,20 @@
 //! When Redis is off, down or slow the limiter fails open: requests are
 //! served unlimited, and the log says so once per outage.
 
-use crate::app::AppState;
+use crate::http_metrics::{RoutePattern, RATE_LIMITED};
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, ResponseError};
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpResponse, ResponseError};
 use fkapi_cache::RateDecision;
 use fkapi_users::TokenCache;
-use fkapi_web::{AdminKey, ApiError};
+use fkapi_web::{AdminKey, ApiError, AppContext};
+use futures::future::{Either, FutureExt, LocalBoxFuture};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -197,9 +200,9 @@ fn set_headers(headers: &mut HeaderMap, decision: &RateDecision) {
 }
 
 /// Whose bucket a request counts against.
-async fn bucket(req: &ServiceRequest, state: &AppState, ip: Option<IpAddr>) -> String {
-    if let Ok(Some(token)) = fkapi_users::bearer_token(req.request()) {
-        if let Some(user) = state.limiter.tokens.user_of(&state.ctx.db, token).await {
+async fn bucket(limiter: &Limiter, db: &fkapi_db::PgPool, token: Option<&str>, ip: Option<IpAddr>) -> String {
+    if let Some(token) = token {
+        if let Some(user) = limiter.tokens.user_of(db, token).await {
             return format!("user:{user}");
         }
     }
@@ -209,47 +212,162 @@ async fn bucket(req: &ServiceRequest, state: &AppState, ip: Option<IpAddr>) -> S
     }
 }
 
-/// The middleware (`actix_web::middleware::from_fn`).
-pub async fn limit<B: MessageBody>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let Some((state, rate)) = state.and_then(|s| s.limiter.rate().map(|rate| (s, rate))) else {
-        return Ok(next.call(req).await?.map_into_left_body());
+/// The bucket's verdict on one request; `None` when Redis could not be
+/// asked (the request is then served unlimited).
+async fn decide(
+    limiter: &Limiter,
+    ctx: &AppContext,
+    token: Option<&str>,
+    ip: Option<IpAddr>,
+    rate: Rate,
+) -> Option<RateDecision> {
+    let key = bucket(limiter, &ctx.db, token, ip).await;
+    let decision = ctx.cache.rate_limit(&key, rate.limit, rate.period).await;
+    match decision {
+        Some(_) => limiter.redis_available(),
+        None => limiter.redis_unavailable(),
+    }
+    decision
+}
+
+/// The 429 a refused request gets, with the bucket's headers.
+fn refusal(decision: &RateDecision, rate: Rate) -> (ApiError, HttpResponse) {
+    let retry_after_secs = whole_seconds(decision.retry_after).max(1);
+    let error = ApiError::TooManyRequests {
+        detail: format!(
+            "Request was throttled: the limit is {}. Expected available in {retry_after_secs} seconds.",
+            rate.describe()
+        ),
+        retry_after_secs,
     };
-    if exempt(req.path()) {
-        return Ok(next.call(req).await?.map_into_left_body());
+    let mut response = error.error_response();
+    set_headers(response.headers_mut(), decision);
+    // Counted apart from the routes: a refused request may never have been routed.
+    response.extensions_mut().insert(RoutePattern(RATE_LIMITED));
+    (error, response)
+}
+
+/// The middleware. It is wrapped only while limiting is on (see
+/// `AppState::limiting`), and holds what it needs, so it cannot run
+/// without its state.
+///
+/// Reads (GET, HEAD) ask the bucket and run the handler at once, so a
+/// limited read costs one round trip of latency, not two: if the bucket
+/// refuses first, the handler is dropped (a throttled client cannot make
+/// the database work); if the handler finishes first, its response is
+/// dropped. Other methods ask first, so a refused write never happens.
+pub struct RateLimit {
+    limiter: Arc<Limiter>,
+    rate: Rate,
+    ctx: web::Data<AppContext>,
+}
+
+impl RateLimit {
+    pub fn new(limiter: Arc<Limiter>, ctx: web::Data<AppContext>) -> RateLimit {
+        // Unused when limiting is off (the middleware is not wrapped then).
+        let rate = limiter.rate().unwrap_or(Rate { limit: u32::MAX, period: Duration::from_secs(1) });
+        RateLimit { limiter, rate, ctx }
     }
-    let ip = state.limiter.client_ip(req.peer_addr(), req.headers());
-    if ip.is_some_and(|ip| state.limiter.whitelisted(ip)) {
-        return Ok(next.call(req).await?.map_into_left_body());
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RateLimit
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RateLimitService<S>;
+    type InitError = ();
+    type Future = std::future::Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        std::future::ready(Ok(RateLimitService {
+            service: Rc::new(service),
+            limiter: Arc::clone(&self.limiter),
+            rate: self.rate,
+            ctx: self.ctx.clone(),
+        }))
     }
-    if req.headers().contains_key("x-api-key") && AdminKey::extract(req.request()).await.is_ok() {
-        return Ok(next.call(req).await?.map_into_left_body());
+}
+
+pub struct RateLimitService<S> {
+    service: Rc<S>,
+    limiter: Arc<Limiter>,
+    rate: Rate,
+    ctx: web::Data<AppContext>,
+}
+
+impl<S, B> Service<ServiceRequest> for RateLimitService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let ip = self.limiter.client_ip(req.peer_addr(), req.headers());
+        let unlimited = exempt(req.path())
+            || ip.is_some_and(|ip| self.limiter.whitelisted(ip))
+            || (req.headers().contains_key("x-api-key")
+                && AdminKey::extract(req.request()).now_or_never().is_some_and(|admin| admin.is_ok()));
+        if unlimited {
+            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+        }
+        let (limiter, ctx, rate) = (Arc::clone(&self.limiter), self.ctx.clone(), self.rate);
+        let token = fkapi_users::bearer_token(req.request()).ok().flatten().map(str::to_owned);
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Box::pin(async move {
+                let decision = decide(&limiter, &ctx, token.as_deref(), ip, rate).await;
+                match decision {
+                    Some(decision) if !decision.allowed => {
+                        Ok(req.into_response(refusal(&decision, rate).1).map_into_right_body())
+                    }
+                    Some(decision) => {
+                        let mut response = service.call(req).await?;
+                        set_headers(response.headers_mut(), &decision);
+                        Ok(response.map_into_left_body())
+                    }
+                    None => Ok(service.call(req).await?.map_into_left_body()),
+                }
+            });
+        }
+        Box::pin(async move {
+            let verdict = std::pin::pin!(decide(&limiter, &ctx, token.as_deref(), ip, rate));
+            let handler = std::pin::pin!(service.call(req));
+            match futures::future::select(verdict, handler).await {
+                Either::Left((Some(decision), _handler)) if !decision.allowed => {
+                    let (error, response) = refusal(&decision, rate);
+                    Err(InternalError::from_response(error, response).into())
+                }
+                Either::Left((decision, handler)) => {
+                    let mut response = handler.await?;
+                    if let Some(decision) = decision {
+                        set_headers(response.headers_mut(), &decision);
+                    }
+                    Ok(response.map_into_left_body())
+                }
+                Either::Right((response, verdict)) => {
+                    let mut response = response?;
+                    match verdict.await {
+                        Some(decision) if !decision.allowed => {
+                            Ok(response.into_response(refusal(&decision, rate).1).map_into_right_body())
+                        }
+                        Some(decision) => {
+                            set_headers(response.headers_mut(), &decision);
+                            Ok(response.map_into_left_body())
+                        }
+                        None => Ok(response.map_into_left_body()),
+                    }
+                }
+            }
+        })
     }
-    let key = bucket(&req, &state, ip).await;
-    let Some(decision) = state.cache().rate_limit(&key, rate.limit, rate.period).await else {
-        state.limiter.redis_unavailable();
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    state.limiter.redis_available();
-    if !decision.allowed {
-        let retry_after_secs = whole_seconds(decision.retry_after).max(1);
-        let error = ApiError::TooManyRequests {
-            detail: format!(
-                "Request was throttled: the limit is {}. Expected available in {retry_after_secs} seconds.",
-                rate.describe()
-            ),
-            retry_after_secs,
-        };
-        let mut response = error.error_response();
-        set_headers(response.headers_mut(), &decision);
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    let mut response = next.call(req).await?;
-    set_headers(response.headers_mut(), &decision);
-    Ok(response.map_into_left_body())
 }
 
 #[cfg(test)]

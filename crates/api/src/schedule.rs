@@ -2,7 +2,7 @@
 //! expression). With several instances on one Redis, each tick is claimed
 //! with SET NX, so exactly one instance warms.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::warm::{self, WarmOptions};
 use chrono::Utc;
 use croner::Cron;

@@ -59,6 +59,27 @@ fn render(stats: &CacheStatsBody, previous: Option<&CacheStatsBody>, interval: D
             per_second
         ));
     }
+    if stats.hits > 0 {
+        out.push_str(&format!(
+            "hits by tier: local (L1) {}  redis {}\n",
+            stats.local_hits,
+            stats.hits.saturating_sub(stats.local_hits)
+        ));
+    }
+    match &stats.local {
+        Some(local) => out.push_str(&format!(
+            "L1: {} entries, {} of {}, lease {}\n",
+            local.entries,
+            mib(local.bytes),
+            mib(local.max_bytes),
+            if local.lease_valid {
+                format!("valid ({} ms left)", local.lease_remaining_ms)
+            } else {
+                "NOT held (serving from redis)".to_string()
+            }
+        )),
+        None => out.push_str("L1: off\n"),
+    }
     match &stats.redis {
         Some(redis) => out.push_str(&format!(
             "redis: {} used of {} ({}), {} keys, {} evicted\n",
@@ -71,15 +92,16 @@ fn render(stats: &CacheStatsBody, previous: Option<&CacheStatsBody>, interval: D
         None => out.push_str("redis: unreachable\n"),
     }
     out.push_str(&format!(
-        "\n{:<20} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8}\n",
-        "cache type", "hit%", "hits", "misses", "stale", "bypass", "loads"
+        "\n{:<20} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}\n",
+        "cache type", "hit%", "hits", "L1 hits", "misses", "stale", "bypass", "loads"
     ));
     for (cache_type, t) in &stats.per_type {
         out.push_str(&format!(
-            "{:<20} {:>6} {:>10} {:>10} {:>8} {:>8} {:>8}\n",
+            "{:<20} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}\n",
             cache_type,
             percent(t.hits + t.stale, t.misses),
             t.hits,
+            t.local_hits,
             t.misses,
             t.stale,
             t.bypass,

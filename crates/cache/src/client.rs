@@ -1,19 +1,23 @@
-//! The cache client: cache-aside reads checked against generation counters,
+//! The cache core: cache-aside reads checked against generation counters,
 //! single-flight loads, O(1) invalidation, and fail-open when Redis is away.
+//! The connection itself is [`crate::connection`]; the extras built on it
+//! (rate limiting, popularity, claims, statistics) have files of their own.
 
-use crate::breaker::Breaker;
+use crate::coherence::Coherence;
+use crate::config::CacheConfig;
+use crate::connection::{Conn, RedisLink};
 use crate::entry::{self, Entry, Meta};
 use crate::flight::{Flights, Outcome};
 use crate::key::Namespace;
+use crate::local::{LocalTier, Stamp};
 use crate::metrics::CacheMetrics;
-use crate::registry::{CacheKey, CacheType, Registry};
+use crate::popular::PendingCounts;
+use crate::registry::{CacheKey, CacheType};
 use crate::scope::{Scope, EPOCH};
-use crate::ttl::TtlConfig;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use rand::Rng;
 use redis::Value;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -56,47 +60,6 @@ for i = 1, #KEYS do
 end
 return out
 ";
-
-#[derive(Clone, Debug)]
-pub struct CacheConfig {
-    /// Namespace name; keys are `{<namespace>:v1}:…`.
-    pub namespace: String,
-    /// False serves every request from the database (X-Cache: BYPASS).
-    pub enabled: bool,
-    /// Upper bound on any single Redis operation.
-    pub op_timeout: Duration,
-    pub pool_size: usize,
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    /// Bodies at least this long are stored gzip-compressed (0 = never).
-    pub compress_min_bytes: usize,
-    /// XFetch β: larger refreshes earlier; 0 disables early refresh.
-    pub xfetch_beta: f64,
-    /// How long past its TTL an entry may still be served as STALE by routes
-    /// that allow it, while it is refreshed.
-    pub stale_grace: Duration,
-    /// Lifetime of a generation counter; it must outlive the longest entry.
-    pub generation_ttl: Duration,
-    pub ttl: TtlConfig,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            namespace: "fkapi".into(),
-            enabled: true,
-            op_timeout: Duration::from_millis(250),
-            pool_size: 16,
-            breaker_threshold: 3,
-            breaker_cooldown: Duration::from_secs(2),
-            compress_min_bytes: 1024,
-            xfetch_beta: 1.0,
-            stale_grace: Duration::from_secs(60),
-            generation_ttl: Duration::from_secs(3 * 86400),
-            ttl: TtlConfig::default(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -211,15 +174,14 @@ enum Fetch {
 struct Inner {
     cfg: CacheConfig,
     ns: Namespace,
-    pool: Option<deadpool_redis::Pool>,
-    /// One multiplexed connection shared by every operation (redis-rs
-    /// pipelines concurrent commands over it), so a hit is one round trip:
-    /// a pool checkout per operation adds deadpool's UNWATCH+PING recycle
-    /// check, a second round trip. Taken from the pool on first use and
-    /// dropped on any error or timeout, so a broken one is replaced.
-    shared: RwLock<Option<redis::aio::MultiplexedConnection>>,
+    /// `None` when Redis is not configured or the cache is disabled.
+    link: Option<RedisLink>,
+    /// The in-process tier; `None` when off (FKAPI_L1_MAX_MB=0) or without Redis.
+    local: Option<LocalTier>,
+    /// Present whenever Redis is: a write announces its invalidations to
+    /// the other instances' L1 even when this one has none.
+    coherence: Option<Coherence>,
     metrics: CacheMetrics,
-    breaker: Breaker,
     flights: Arc<Flights>,
     /// Bumped by every invalidation this instance performs or hears of.
     local_seq: AtomicU64,
@@ -228,19 +190,11 @@ struct Inner {
     /// from Redis.
     failed_invalidations: AtomicU64,
     covered_invalidations: AtomicU64,
-    warned_down: AtomicBool,
     hit_script: redis::Script,
     generations_script: redis::Script,
     fill_hook: RwLock<Option<FillHook>>,
-    /// Counts not yet added to Redis, per (list, member).
-    popular: Mutex<std::collections::HashMap<(&'static str, String), u64>>,
+    popular: PendingCounts,
 }
-
-/// Distinct members counted between two flushes; more are dropped, so a
-/// flood of unique keywords cannot grow memory.
-const MAX_PENDING_POPULAR: usize = 10_000;
-/// Members kept per popularity list in Redis.
-const POPULAR_KEPT: isize = 1000;
 
 /// Cheap to clone; one per app.
 #[derive(Clone)]
@@ -299,27 +253,7 @@ impl LoadCtx {
     }
 }
 
-/// Per-cache-type counters for `cache-stats` and the admin stats route.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct TypeStats {
-    pub hits: u64,
-    pub misses: u64,
-    pub stale: u64,
-    pub bypass: u64,
-    pub loads: u64,
-    pub hit_rate: f64,
-}
-
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct RedisStats {
-    pub used_memory_bytes: u64,
-    pub maxmemory_bytes: u64,
-    pub maxmemory_policy: String,
-    pub db_keys: u64,
-    pub evicted_keys: u64,
-}
-
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
@@ -327,7 +261,7 @@ fn fresh_token() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -340,44 +274,32 @@ impl Cache {
         registry: &prometheus::Registry,
     ) -> Result<Cache, CacheError> {
         let metrics = CacheMetrics::register(registry).map_err(|e| CacheError::Config(e.to_string()))?;
-        let pool = match redis_url {
-            Some(url) if cfg.enabled => {
-                let mut pool_cfg = deadpool_redis::Config::from_url(url);
-                let mut limits = deadpool_redis::PoolConfig::new(cfg.pool_size.max(1));
-                limits.timeouts = deadpool_redis::Timeouts {
-                    wait: Some(cfg.op_timeout),
-                    create: Some(cfg.op_timeout),
-                    recycle: Some(cfg.op_timeout),
-                };
-                pool_cfg.pool = Some(limits);
-                Some(
-                    pool_cfg
-                        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-                        .map_err(|e| CacheError::Config(e.to_string()))?,
-                )
-            }
+        let link = match redis_url {
+            Some(url) if cfg.enabled => Some(RedisLink::new(url, &cfg, metrics.clone())?),
             _ => None,
         };
         // Assume up until an operation says otherwise; a cache without Redis
         // is not "down", it is off, and reports 0 (the README says so).
-        metrics.redis_up.set(i64::from(pool.is_some()));
+        metrics.redis_up.set(i64::from(link.is_some()));
+        let ns = Namespace::new(&cfg.namespace);
+        let local = (link.is_some() && cfg.l1_max_bytes > 0).then(|| LocalTier::new(cfg.l1_max_bytes));
+        let coherence = link.is_some().then(|| Coherence::new(&ns, cfg.lease_term));
         Ok(Cache {
             inner: Arc::new(Inner {
-                ns: Namespace::new(&cfg.namespace),
-                breaker: Breaker::new(cfg.breaker_threshold, cfg.breaker_cooldown),
+                ns,
                 cfg,
-                pool,
-                shared: RwLock::new(None),
+                link,
+                local,
+                coherence,
                 metrics,
                 flights: Arc::new(Flights::default()),
                 local_seq: AtomicU64::new(0),
                 failed_invalidations: AtomicU64::new(0),
                 covered_invalidations: AtomicU64::new(0),
-                warned_down: AtomicBool::new(false),
                 hit_script: redis::Script::new(HIT_SCRIPT),
                 generations_script: redis::Script::new(GENERATIONS_SCRIPT),
                 fill_hook: RwLock::new(None),
-                popular: Mutex::new(std::collections::HashMap::new()),
+                popular: PendingCounts::default(),
             }),
         })
     }
@@ -396,12 +318,12 @@ impl Cache {
 
     /// True when Redis is configured and enabled.
     pub fn is_enabled(&self) -> bool {
-        self.inner.pool.is_some()
+        self.inner.link.is_some()
     }
 
     /// True when requests are currently served without Redis.
     pub fn is_bypassed(&self) -> bool {
-        self.inner.pool.is_none() || self.inner.breaker.is_open() || self.has_uncovered_invalidations()
+        self.inner.link.as_ref().is_none_or(RedisLink::is_open) || self.has_uncovered_invalidations()
     }
 
     /// Test-only: run `hook` right after every load's database read.
@@ -409,58 +331,60 @@ impl Cache {
         *self.inner.fill_hook.write().unwrap_or_else(PoisonError::into_inner) = hook;
     }
 
-    /// The shared connection, taken from the pool when there is none.
-    async fn connection(&self, pool: &deadpool_redis::Pool) -> Result<redis::aio::MultiplexedConnection, String> {
-        if let Some(conn) = self.inner.shared.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            return Ok(conn.clone());
-        }
-        let pooled = pool.get().await.map_err(|e| e.to_string())?;
-        let conn = redis::aio::MultiplexedConnection::clone(&pooled);
-        *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
-        Ok(conn)
+    /// The Redis connection, when Redis is configured and enabled.
+    pub(crate) fn link(&self) -> Option<&RedisLink> {
+        self.inner.link.as_ref()
     }
 
-    /// Runs one Redis operation under the timeout and the circuit breaker.
+    pub(crate) fn local(&self) -> Option<&LocalTier> {
+        self.inner.local.as_ref()
+    }
+
+    pub(crate) fn coherence(&self) -> Option<&Coherence> {
+        self.inner.coherence.as_ref()
+    }
+
+    /// True when the in-process tier (L1) is configured.
+    pub fn has_local_tier(&self) -> bool {
+        self.inner.local.is_some()
+    }
+
+    /// L1 state for `cache-stats` and the admin stats route.
+    pub async fn local_stats(&self) -> Option<crate::LocalStats> {
+        let local = self.inner.local.as_ref()?;
+        let (entries, bytes) = local.usage().await;
+        Some(crate::LocalStats {
+            entries,
+            bytes,
+            max_bytes: self.inner.cfg.l1_max_bytes,
+            lease_valid: local.lease_valid(),
+            lease_remaining_ms: millis(local.lease_remaining()),
+        })
+    }
+
+    /// The Redis key of the L1 leases (tests mark a brand-new namespace with it).
+    pub fn leases_key(&self) -> Option<&str> {
+        self.inner.coherence.as_ref().map(Coherence::leases_key)
+    }
+
+    /// An invalidation from another instance was applied to L1: loads that
+    /// began before it are not shared with requests that arrive after it.
+    pub(crate) fn note_remote_invalidation(&self) {
+        self.inner.local_seq.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn pending_counts(&self) -> &PendingCounts {
+        &self.inner.popular
+    }
+
+    /// Runs one Redis operation under the timeout and the circuit breaker;
+    /// `None` when Redis is off, down or slow.
     pub(crate) async fn redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
     where
-        F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let pool = self.inner.pool.as_ref()?;
-        if !self.inner.breaker.allows() {
-            return None;
-        }
-        let attempt = async {
-            let conn = self.connection(pool).await?;
-            call(conn).await.map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(self.inner.cfg.op_timeout, attempt).await {
-            Ok(Ok(value)) => {
-                self.inner.breaker.record_success();
-                self.inner.metrics.redis_up.set(1);
-                if self.inner.warned_down.swap(false, Ordering::Relaxed) {
-                    tracing::info!("redis reachable again; cache back in use");
-                }
-                Some(value)
-            }
-            outcome => {
-                // Possibly broken: the next operation takes a fresh one (the
-                // pool checks it with a PING before handing it out).
-                *self.inner.shared.write().unwrap_or_else(PoisonError::into_inner) = None;
-                let reason = match outcome {
-                    Ok(Err(e)) => e,
-                    _ => "timed out".to_string(),
-                };
-                self.inner.metrics.errors.with_label_values(&[op]).inc();
-                self.inner.metrics.redis_up.set(0);
-                if self.inner.breaker.record_failure() && !self.inner.warned_down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(op, %reason, "redis unavailable; serving from the database until it returns");
-                } else {
-                    tracing::debug!(op, %reason, "redis operation failed");
-                }
-                None
-            }
-        }
+        self.inner.link.as_ref()?.run(op, call).await
     }
 
     fn has_uncovered_invalidations(&self) -> bool {
@@ -472,7 +396,7 @@ impl Cache {
     /// reach Redis, bumps the epoch first (invalidating everything), so no
     /// entry older than those writes is served once Redis is back.
     async fn redis_usable(&self) -> bool {
-        if self.inner.pool.is_none() || !self.inner.breaker.allows() {
+        if !self.inner.link.as_ref().is_some_and(RedisLink::allows) {
             return false;
         }
         let failed = self.inner.failed_invalidations.load(Ordering::SeqCst);
@@ -481,6 +405,9 @@ impl Cache {
         }
         let bumped = self.bump(std::slice::from_ref(&EPOCH), "epoch").await;
         if bumped {
+            // Other instances' L1 missed those invalidations too. The writes
+            // that failed have answered long ago, so there is nothing to wait for.
+            self.announce(std::slice::from_ref(&EPOCH)).await;
             self.inner.covered_invalidations.fetch_max(failed, Ordering::SeqCst);
             tracing::info!("epoch bumped after invalidations Redis missed; every older entry is now a miss");
         }
@@ -510,10 +437,20 @@ impl Cache {
         for scope in scopes {
             self.inner.metrics.invalidations.with_label_values(&[scope.kind()]).inc();
         }
-        if self.inner.pool.is_none() || scopes.is_empty() {
+        if self.inner.link.is_none() || scopes.is_empty() {
             return true;
         }
-        if self.bump(scopes, "invalidate").await {
+        // Generations first: an instance that applies the announcement and
+        // refills its L1 from Redis must find the entries already stale.
+        let bumped = self.bump(scopes, "invalidate").await;
+        let announced = self.announce(scopes).await;
+        if announced.is_none() {
+            if let Some(local) = &self.inner.local {
+                local.apply(scopes.iter().map(Scope::as_str));
+            }
+        }
+        self.await_acks(announced).await;
+        if bumped {
             return true;
         }
         self.inner.failed_invalidations.fetch_add(1, Ordering::SeqCst);
@@ -577,15 +514,42 @@ impl Cache {
         })
     }
 
-    fn xfetch_due(&self, meta: &Meta, now: u64) -> bool {
+    fn xfetch_due(&self, delta_ms: u64, expires_at_ms: u64, now: u64) -> bool {
         let beta = self.inner.cfg.xfetch_beta;
-        if beta <= 0.0 || meta.delta_ms == 0 {
+        if beta <= 0.0 || delta_ms == 0 {
             return false;
         }
         // XFetch: refresh when now − δ·β·ln(rand) ≥ expiry (ln(rand) ≤ 0).
         let r: f64 = rand::rng().random_range(f64::MIN_POSITIVE..1.0);
-        let head_start = -(meta.delta_ms as f64) * beta * r.ln();
-        now as f64 + head_start >= meta.expires_at_ms as f64
+        let head_start = -(delta_ms as f64) * beta * r.ln();
+        now as f64 + head_start >= expires_at_ms as f64
+    }
+
+    /// Copies an entry into L1, unless an invalidation of its scopes was
+    /// applied since `stamp` (taken before the read that produced it).
+    async fn fill_local(
+        &self,
+        entry_key: &str,
+        stamp: Option<Stamp>,
+        deps: &[(String, String)],
+        body: &Bytes,
+        meta: &Meta,
+    ) {
+        let (Some(local), Some(stamp)) = (&self.inner.local, stamp) else { return };
+        let scopes = deps.iter().map(|(scope, _)| scope.as_str());
+        let (etag, compressed) = (Arc::clone(&meta.etag), meta.compressed);
+        local
+            .insert(
+                entry_key.to_string(),
+                stamp,
+                scopes,
+                body.clone(),
+                compressed,
+                etag,
+                meta.expires_at_ms,
+                meta.delta_ms,
+            )
+            .await;
     }
 
     /// The one call a domain crate makes: answer from the cache when a
@@ -602,7 +566,7 @@ impl Cache {
     {
         let cache_type = query.label();
         let metrics = &self.inner.metrics;
-        if self.inner.pool.is_none() {
+        if self.inner.link.is_none() {
             metrics.bypass.with_label_values(&[cache_type]).inc();
             let body = loader(LoadCtx::new(None)).await?;
             let etag: Arc<str> = entry::etag_of(&body).into();
@@ -610,6 +574,24 @@ impl Cache {
         }
         let entry_key = self.inner.ns.entry_key(&query.key);
         let seq = self.inner.local_seq.load(Ordering::SeqCst);
+        if let Some(local) = &self.inner.local {
+            if let Some(hit) = local.get(&entry_key).await {
+                metrics.hits.with_label_values(&[cache_type, "local"]).inc();
+                if self.xfetch_due(hit.delta_ms, hit.expires_at_ms, now_ms()) {
+                    self.spawn_refresh(query, entry_key, seq, loader);
+                }
+                let etag = Arc::clone(&hit.etag);
+                return Ok(Cached {
+                    status: CacheStatus::Hit,
+                    body: hit.body.clone(),
+                    compressed: hit.compressed,
+                    etag,
+                });
+            }
+        }
+        // Taken before the Redis read, so an entry read here is stored in L1
+        // only if no invalidation of its scopes was applied meanwhile.
+        let stamp = self.inner.local.as_ref().map(LocalTier::stamp);
         if !self.redis_usable().await {
             metrics.bypass.with_label_values(&[cache_type]).inc();
             return self.load_shared(query, entry_key, seq, loader, false, CacheStatus::Bypass).await;
@@ -618,8 +600,11 @@ impl Cache {
             Fetch::Valid(entry) => {
                 let now = now_ms();
                 if now < entry.meta.expires_at_ms {
-                    metrics.hits.with_label_values(&[cache_type]).inc();
-                    if self.xfetch_due(&entry.meta, now) {
+                    metrics.hits.with_label_values(&[cache_type, "redis"]).inc();
+                    if let (Some(_), Some(deps)) = (stamp, entry.deps()) {
+                        self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
+                    }
+                    if self.xfetch_due(entry.meta.delta_ms, entry.meta.expires_at_ms, now) {
                         self.spawn_refresh(query, entry_key, seq, loader);
                     }
                     return Ok(Cached::from_entry(entry, CacheStatus::Hit));
@@ -723,10 +708,13 @@ impl Cache {
         F: FnOnce(LoadCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<u8>, E>> + Send + 'static,
     {
+        // Before any read whose result may go into L1 (see `fill_local`).
+        let stamp = self.inner.local.as_ref().filter(|_| use_redis).map(LocalTier::stamp);
         if use_redis && recheck {
             // Another flight may have filled the entry since this request missed.
             if let Fetch::Valid(entry) = self.fetch(&entry_key).await {
                 if let (true, Some(deps)) = (now_ms() < entry.meta.expires_at_ms, entry.deps()) {
+                    self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
                     return Ok(Loaded {
                         etag: entry.meta.etag,
                         compressed: entry.meta.compressed,
@@ -772,85 +760,17 @@ impl Cache {
             };
             let raw = entry::encode(&loaded.deps, &meta, &loaded.body);
             let expire_ms = millis(ttl + self.inner.cfg.stale_grace);
-            self.redis("fill", |mut conn| async move {
-                redis::cmd("SET").arg(&entry_key).arg(raw).arg("PX").arg(expire_ms).query_async::<()>(&mut conn).await
-            })
-            .await;
+            let key = &entry_key;
+            let stored = self
+                .redis("fill", |mut conn| async move {
+                    redis::cmd("SET").arg(key).arg(raw).arg("PX").arg(expire_ms).query_async::<()>(&mut conn).await
+                })
+                .await;
+            if stored.is_some() {
+                self.fill_local(&entry_key, stamp, &loaded.deps, &loaded.body, &meta).await;
+            }
         }
         Ok(loaded)
-    }
-
-    /// Counts one use of `member` in the popularity list `list` (e.g. search
-    /// keywords), in memory; [`Cache::flush_popular`] adds the counts to
-    /// Redis in the background, so requests pay no extra round trip.
-    pub fn count_popular(&self, list: &'static str, member: &str) {
-        if self.inner.pool.is_none() {
-            return;
-        }
-        let mut pending = self.inner.popular.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (list, member.to_string());
-        if let Some(count) = pending.get_mut(&key) {
-            *count += 1;
-        } else if pending.len() < MAX_PENDING_POPULAR {
-            pending.insert(key, 1);
-        }
-    }
-
-    /// Adds the counted uses to Redis sorted sets, keeping the top members.
-    pub async fn flush_popular(&self) -> bool {
-        let pending = std::mem::take(&mut *self.inner.popular.lock().unwrap_or_else(PoisonError::into_inner));
-        if pending.is_empty() {
-            return true;
-        }
-        let ns = &self.inner.ns;
-        let lists: std::collections::BTreeSet<&'static str> = pending.keys().map(|(list, _)| *list).collect();
-        self.redis("popular", |mut conn| async move {
-            let mut pipe = redis::pipe();
-            for ((list, member), count) in &pending {
-                pipe.cmd("ZINCRBY").arg(ns.aux_key(&format!("popular:{list}"))).arg(*count).arg(member).ignore();
-            }
-            for list in lists {
-                pipe.cmd("ZREMRANGEBYRANK")
-                    .arg(ns.aux_key(&format!("popular:{list}")))
-                    .arg(0)
-                    .arg(-POPULAR_KEPT - 1)
-                    .ignore();
-            }
-            pipe.query_async::<()>(&mut conn).await
-        })
-        .await
-        .is_some()
-    }
-
-    /// The `n` most counted members of `list`, most counted first.
-    pub async fn top_popular(&self, list: &str, n: usize) -> Vec<String> {
-        let key = self.inner.ns.aux_key(&format!("popular:{list}"));
-        let last = isize::try_from(n).unwrap_or(isize::MAX).saturating_sub(1);
-        self.redis("popular", |mut conn| async move {
-            redis::cmd("ZREVRANGE").arg(&key).arg(0).arg(last).query_async::<Vec<String>>(&mut conn).await
-        })
-        .await
-        .unwrap_or_default()
-    }
-
-    /// Claims `name` for `ttl` across every instance sharing this Redis
-    /// (SET NX): true for exactly one claimant.
-    pub async fn try_claim(&self, name: &str, ttl: Duration) -> bool {
-        let key = self.inner.ns.aux_key(name);
-        let seconds = ttl.as_secs().max(1);
-        self.redis("claim", |mut conn| async move {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg("1")
-                .arg("NX")
-                .arg("EX")
-                .arg(seconds)
-                .query_async::<Option<String>>(&mut conn)
-                .await
-        })
-        .await
-        .flatten()
-        .is_some()
     }
 
     /// PING, for the health check.
@@ -858,171 +778,5 @@ impl Cache {
         self.redis("ping", |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
             .await
             .is_some()
-    }
-
-    /// Hit/miss counters per cache type, from this instance's metrics.
-    pub fn type_stats(&self) -> BTreeMap<String, TypeStats> {
-        let mut stats: BTreeMap<String, TypeStats> = BTreeMap::new();
-        let metrics = &self.inner.metrics;
-        type Field = fn(&mut TypeStats) -> &mut u64;
-        let counters: [(&prometheus::IntCounterVec, Field); 5] = [
-            (&metrics.hits, |s| &mut s.hits),
-            (&metrics.misses, |s| &mut s.misses),
-            (&metrics.stale, |s| &mut s.stale),
-            (&metrics.bypass, |s| &mut s.bypass),
-            (&metrics.loads, |s| &mut s.loads),
-        ];
-        for (counter, field) in counters {
-            for family in prometheus::core::Collector::collect(counter) {
-                for metric in family.get_metric() {
-                    let Some(label) = metric.get_label().first() else { continue };
-                    let entry = stats.entry(label.value().to_string()).or_default();
-                    // Counter values are whole numbers stored as f64.
-                    *field(entry) = metric.get_counter().get_value() as u64;
-                }
-            }
-        }
-        for entry in stats.values_mut() {
-            let served = entry.hits + entry.stale + entry.misses;
-            entry.hit_rate = if served == 0 { 0.0 } else { (entry.hits + entry.stale) as f64 / served as f64 };
-        }
-        stats
-    }
-
-    /// Memory, policy and key count of the Redis server.
-    pub async fn redis_stats(&self) -> Option<RedisStats> {
-        let (info, keys) = self
-            .redis("stats", |mut conn| async move {
-                let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
-                let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await?;
-                let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
-                Ok((format!("{info}\n{stats}"), keys))
-            })
-            .await?;
-        let field = |name: &str| {
-            info.lines().find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':'))).map(str::trim)
-        };
-        let number = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let metrics = &self.inner.metrics;
-        metrics.redis_used_memory.set(i64::try_from(number("used_memory")).unwrap_or(i64::MAX));
-        metrics.redis_maxmemory.set(i64::try_from(number("maxmemory")).unwrap_or(i64::MAX));
-        Some(RedisStats {
-            used_memory_bytes: number("used_memory"),
-            maxmemory_bytes: number("maxmemory"),
-            maxmemory_policy: field("maxmemory_policy").unwrap_or("unknown").to_string(),
-            db_keys: keys,
-            evicted_keys: number("evicted_keys"),
-        })
-    }
-
-    /// Counts our entries per cache type with SCAN, for the
-    /// `fkapi_cache_entries` gauge. Runs in a background task, never on a
-    /// request path; cost grows with the keyspace, so it is sampled rarely.
-    pub async fn count_entries<C>(&self, registry: &Registry<C>) -> Option<BTreeMap<&'static str, i64>> {
-        let pool = self.inner.pool.as_ref()?;
-        let mut conn = pool.get().await.ok()?;
-        let pattern = format!("{}*", redis_glob_escape(self.inner.ns.prefix()));
-        let generation_prefix = self.inner.ns.generation_prefix().to_string();
-        let prefix_len = self.inner.ns.prefix().len();
-        let mut counts: BTreeMap<&'static str, i64> = registry.cache_types().map(|t| (t.name, 0)).collect();
-        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
-            for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
-                let rest = &key[prefix_len.min(key.len())..];
-                if let Some(cache_type) = registry.type_of_key(rest) {
-                    *counts.entry(cache_type.name).or_default() += 1;
-                }
-            }
-        })
-        .await
-        .ok()?;
-        for (cache_type, count) in &counts {
-            self.inner.metrics.entries.with_label_values(&[cache_type]).set(*count);
-        }
-        Some(counts)
-    }
-}
-
-/// Escapes glob metacharacters so a namespace can never widen a SCAN match.
-fn redis_glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// GCRA (the generic cell rate algorithm) in one script, so concurrent
-/// requests on any number of instances see one consistent bucket: the key
-/// holds the "theoretical arrival time" (TAT, ms) of the next request. A
-/// request is allowed while TAT − now stays within `limit` emission
-/// intervals; each allowed request pushes TAT one interval further. Redis'
-/// own clock (TIME) is used so instances with skewed clocks still agree.
-/// ARGV: emission interval (ms), limit. Returns {allowed, remaining,
-/// retry_after_ms, reset_ms}.
-const RATE_LIMIT_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local emission = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local new_tat = tat + emission
-local allow_at = new_tat - emission * limit
-if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
-end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now)
-return {1, math.floor((now - allow_at) / emission), 0, new_tat - now}
-";
-
-/// The answer of [`Cache::rate_limit`] for one request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateDecision {
-    pub allowed: bool,
-    /// Requests the bucket holds when full.
-    pub limit: u32,
-    /// Requests still allowed right now.
-    pub remaining: u32,
-    /// When denied: how long until one request is allowed again.
-    pub retry_after: Duration,
-    /// How long until the bucket is full again.
-    pub reset: Duration,
-}
-
-impl Cache {
-    /// Counts one request against the bucket `key` (e.g. `ip:1.2.3.4`):
-    /// at most `limit` requests per `period`, all of them usable at once
-    /// (burst = limit), refilling evenly. Shared by every instance on this
-    /// Redis and namespace; atomic (one Lua script).
-    ///
-    /// `None` when Redis is off, down or slow (the same timeout and circuit
-    /// breaker as every cache operation): the caller decides whether to fail
-    /// open.
-    pub async fn rate_limit(&self, key: &str, limit: u32, period: Duration) -> Option<RateDecision> {
-        if limit == 0 {
-            return None;
-        }
-        let redis_key = self.inner.ns.aux_key(&format!("rl:{key}"));
-        let emission_ms = (millis(period) / u64::from(limit)).max(1);
-        // Hashed once; EVALSHA afterwards (the script is loaded on NOSCRIPT).
-        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let script = SCRIPT.get_or_init(|| redis::Script::new(RATE_LIMIT_SCRIPT));
-        let reply = self
-            .redis("rate_limit", |mut conn| async move {
-                script.key(&redis_key).arg(emission_ms).arg(limit).invoke_async::<Vec<i64>>(&mut conn).await
-            })
-            .await?;
-        let [allowed, remaining, retry_after_ms, reset_ms] = reply.as_slice() else { return None };
-        let duration = |ms: i64| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-        Some(RateDecision {
-            allowed: *allowed == 1,
-            limit,
-            remaining: u32::try_from(*remaining).unwrap_or(0).min(limit),
-            retry_after: duration(*retry_after_ms),
-            reset: duration(*reset_ms),
-        })
     }
 }

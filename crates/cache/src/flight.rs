@@ -51,7 +51,8 @@ impl Flights {
                     let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let flights = Arc::clone(self);
                     let owned_key = key.to_string();
-                    let task = tokio::spawn(load());
+                    // The leader's request keeps the account of what its load costs.
+                    let task = tokio::spawn(crate::origin::carry(load()));
                     let result = async move {
                         let out = task.await.ok().map(|value| Arc::new(value) as Erased);
                         flights.finish(&owned_key, id);

@@ -57,6 +57,7 @@ impl<T: Display> Display for PyOpt<'_, T> {
 /// check (a Lua script reading both) works unchanged on a cluster.
 #[derive(Clone, Debug)]
 pub struct Namespace {
+    name: String,
     prefix: String,
     generation_prefix: String,
 }
@@ -65,7 +66,7 @@ impl Namespace {
     pub fn new(name: &str) -> Self {
         let prefix = format!("{{{name}:v{FORMAT_VERSION}}}:");
         let generation_prefix = format!("{prefix}g:");
-        Namespace { prefix, generation_prefix }
+        Namespace { name: name.to_string(), prefix, generation_prefix }
     }
 
     /// `{fkapi:v1}:`
@@ -88,6 +89,18 @@ impl Namespace {
 
     pub fn generation_key(&self, scope: &str) -> String {
         format!("{}{scope}", self.generation_prefix)
+    }
+
+    /// A key of the L1 coherence protocol (stream, counter, leases): all
+    /// share one hash tag of their own, `{<name>:v<N>:l1}`, so its scripts
+    /// run on one slot of a cluster, apart from the entries.
+    pub(crate) fn coherence_key(&self, key: &str) -> String {
+        format!("{{{}:v{FORMAT_VERSION}:l1}}:{key}", self.name)
+    }
+
+    /// The hash of every instance's L1 lease.
+    pub fn leases_key(&self) -> String {
+        self.coherence_key("leases")
     }
 
     /// A key of ours that is neither an entry nor a generation (locks, counters).
@@ -131,5 +144,6 @@ mod tests {
         let ns = Namespace::new("fkapi");
         assert_eq!(ns.entry_key("kit_json_7"), "{fkapi:v1}:kit_json_7");
         assert_eq!(ns.generation_key("club:3"), "{fkapi:v1}:g:club:3");
+        assert_eq!(ns.leases_key(), "{fkapi:v1:l1}:leases");
     }
 }

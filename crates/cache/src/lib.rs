@@ -12,29 +12,49 @@
 //! stored bodies, a circuit breaker that fails open to the database,
 //! leased records (one owner at a time across instances) and Prometheus
 //! metrics.
+//!
+//! An optional in-process tier (L1, `local`) answers hits with no network
+//! round trip; `coherence` keeps every instance's L1 fresh after a write
+//! with an invalidation stream and leases.
+//!
+//! Files by job: `client` (the core: get_or_load, fills, invalidation,
+//! generations), `connection` (the Redis connection, its timeouts, circuit
+//! breaker and fail-open bookkeeping), and the extras built on that
+//! connection: `rate_limit`, `popular`, `claim`, `stats`, `lease`, `scan`; and
+//! `registry`, the typed description of what each domain contributes.
 
 mod breaker;
+mod claim;
 mod client;
+mod coherence;
+mod config;
+mod connection;
 pub mod entry;
 mod flight;
 pub mod key;
 mod lease;
+mod local;
 pub mod metrics;
+pub mod origin;
+mod popular;
+mod rate_limit;
 pub mod registry;
 pub mod scan;
 pub mod scope;
+mod stats;
 pub mod ttl;
 
-pub use client::{
-    Cache, CacheConfig, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, RateDecision, RedisStats,
-    TypeStats,
-};
+pub use client::{Cache, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx};
+pub use coherence::{lease_margin, SINCE_FIELD};
+pub use config::CacheConfig;
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
 pub use lease::LeasedRecord;
+pub use rate_limit::RateDecision;
 pub use registry::{
     CacheKey, CacheType, Domain, OperatorScope, OperatorScopeError, OperatorTarget, Registry, RowChange, WarmSource,
     WarmTarget,
 };
 pub use scan::{scan_each, scan_keys};
 pub use scope::{InvalidScope, Scope, EPOCH};
+pub use stats::{LocalStats, RedisStats, TypeStats};
 pub use ttl::{TtlClass, TtlConfig};

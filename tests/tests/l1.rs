@@ -1,0 +1,278 @@
+//! The in-process tier (L1) across real `fkapi serve` processes: a hit
+//! touches no network, no instance serves data older than an acknowledged
+//! write, a frozen instance delays a write by at most its lease and never
+//! serves its old copy, out-of-band writes reach every L1 within a second,
+//! and the memory bound holds. Each test fails with its mechanism off
+//! (docs/ARCHITECTURE.md, "In-process tier (L1)", says how that was checked).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fkapi_tests::fleet::Fleet;
+use fkapi_tests::{json, AckLog, StatusCode, TestApp, TestRedis, Value};
+use reqwest::Method;
+use std::io::{BufRead, BufReader, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The lease term the fleets run with (the default).
+const LEASE: Duration = Duration::from_millis(2000);
+
+async fn rename_club_on(fleet: &Fleet, index: usize, id: i32, name: &str) {
+    let response =
+        fleet.admin(index, Method::PATCH, &format!("/api/clubs/{id}")).json(&json!({ "name": name })).send().await;
+    let response = response.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap_or_default());
+}
+
+/// Reads `path` on `index` until it is an L1 hit (the local-tier counter moves).
+async fn warm_l1(fleet: &Fleet, index: usize, path: &str, cache_type: &str) {
+    let began = Instant::now();
+    loop {
+        let before =
+            fleet.metric(index, "fkapi_cache_hits_total", &[("cache_type", cache_type), ("tier", "local")]).await;
+        assert_eq!(fleet.get_json(index, path).await.0, StatusCode::OK);
+        let after =
+            fleet.metric(index, "fkapi_cache_hits_total", &[("cache_type", cache_type), ("tier", "local")]).await;
+        if after > before {
+            return;
+        }
+        assert!(began.elapsed() < Duration::from_secs(20), "instance {index} never served {path} from L1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every command a Redis server receives, as MONITOR prints it.
+struct Monitor {
+    lines: Arc<Mutex<Vec<String>>>,
+    stream: std::net::TcpStream,
+}
+
+impl Monitor {
+    fn start(port: u16) -> Monitor {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Monitor { lines, stream }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_hit_sends_no_redis_command_for_its_entry() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let fleet = Fleet::start_with(1, |_, env| {
+        env.insert("REDIS_URL".into(), url.clone());
+    })
+    .await;
+    warm_l1(&fleet, 0, "/api/clubs/1", "club").await;
+    let monitor = Monitor::start(redis.port);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    monitor.take();
+    for _ in 0..20 {
+        let (status, body, cache) = fleet.get_json(0, "/api/clubs/1").await;
+        assert_eq!((status, cache.as_str(), body["id"].as_i64()), (StatusCode::OK, "HIT", Some(1)));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let commands = monitor.take();
+    let about_the_entry: Vec<&String> = commands.iter().filter(|line| line.contains("club_1")).collect();
+    assert!(about_the_entry.is_empty(), "hits sent Redis commands for the entry: {about_the_entry:?}");
+    // The monitor works: the coherence protocol's reads and renewals show.
+    assert!(commands.iter().any(|line| line.contains("XREAD")), "MONITOR saw nothing: {commands:?}");
+}
+
+/// The single-instance torture test of cache.rs, on three instances: a
+/// writer on one, readers on the other two, every read that began after a
+/// write's acknowledgement sees that write or a later one.
+#[tokio::test]
+async fn three_instances_never_serve_a_read_older_than_the_last_acknowledged_write() {
+    let fleet = Arc::new(Fleet::start(3).await);
+    let clubs = [11, 12];
+    for club in clubs {
+        rename_club_on(&fleet, 0, club, &format!("Fleet Club {club} v0")).await;
+        for reader in [1, 2] {
+            warm_l1(&fleet, reader, &format!("/api/clubs/{club}"), "club").await;
+        }
+    }
+    let started = Instant::now();
+    let acked: Arc<Vec<AckLog>> = Arc::new(clubs.iter().map(|_| AckLog::new(started)).collect());
+    let deadline = started + Duration::from_secs(4);
+    let mut tasks = Vec::new();
+    for (slot, club) in clubs.into_iter().enumerate() {
+        let (fleet, acked) = (fleet.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut version = 0u64;
+            while Instant::now() < deadline {
+                version += 1;
+                rename_club_on(&fleet, 0, club, &format!("Fleet Club {club} v{version}")).await;
+                acked[slot].acknowledged(version);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            0usize
+        }));
+    }
+    for reader in 0..8usize {
+        let (fleet, acked) = (fleet.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let instance = 1 + reader % 2;
+            let slot = (reader / 2) % clubs.len();
+            let club = clubs[slot];
+            let mut checked = 0usize;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let (status, body, cache) = fleet.get_json(instance, &format!("/api/clubs/{club}")).await;
+                assert_eq!(status, StatusCode::OK);
+                let what = format!("instance {instance}: a read of club {club} ({cache})");
+                acked[slot].assert_not_older(began, &body, &what);
+                checked += 1;
+            }
+            checked
+        }));
+    }
+    let mut reads = 0;
+    for task in tasks {
+        reads += task.await.unwrap();
+    }
+    assert!(reads > 100, "only {reads} reads checked");
+    for reader in [1, 2] {
+        let local = fleet.metric(reader, "fkapi_cache_hits_total", &[("cache_type", "club"), ("tier", "local")]).await;
+        assert!(local > 0.0, "instance {reader} never served from L1: the test would not exercise it");
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_its_old_copy() {
+    let mut fleet = Fleet::start(2).await;
+    let path = "/api/clubs/13";
+    warm_l1(&fleet, 1, path, "club").await;
+    let (_, before, _) = fleet.get_json(1, path).await;
+    fleet.freeze(1);
+    let began = Instant::now();
+    rename_club_on(&fleet, 0, 13, "Renamed While Frozen").await;
+    let took = began.elapsed();
+    // The bound: the frozen lease expires within a term of its last renewal;
+    // one second of slack for a loaded two-core machine.
+    let bound = LEASE + fkapi_cache::lease_margin(LEASE) + Duration::from_secs(1);
+    assert!(took < bound, "the write took {took:?}, more than {bound:?}");
+    // Let the frozen instance's lease run out for sure, then thaw it.
+    tokio::time::sleep(LEASE).await;
+    fleet.thaw(1);
+    for _ in 0..30 {
+        let (status, body, cache) = fleet.get_json(1, path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body["name"], "Renamed While Frozen",
+            "the thawed instance served its old copy ({cache}); before: {before}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_psql_update_reaches_every_l1_within_a_second() {
+    let fleet = Fleet::start(3).await;
+    let path = "/api/clubs/14";
+    for index in 0..3 {
+        warm_l1(&fleet, index, path, "club").await;
+    }
+    fleet.sql("UPDATE clubs SET name = 'Renamed In psql' WHERE id = 14").await;
+    let updated = Instant::now();
+    let mut pending: Vec<usize> = (0..3).collect();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for index in pending {
+            let (_, body, _) = fleet.get_json(index, path).await;
+            if body["name"] != "Renamed In psql" {
+                still.push(index);
+            }
+        }
+        pending = still;
+        assert!(updated.elapsed() < Duration::from_secs(1), "instances {pending:?} still serve the old name after 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_memory_bound_holds_under_a_larger_workload() {
+    let max = 1024 * 1024;
+    let app = TestApp::spawn_with(|s| {
+        s.cache.l1_max_bytes = max;
+        // Stored as sent, so the bytes the client reads are the bytes stored.
+        s.cache.compress_min_bytes = 0;
+    })
+    .await;
+    let mut paths: Vec<String> = (1..=50).map(|page| format!("/api/kits?page={page}&page_size=100")).collect();
+    paths.extend((1..=200).map(|club| format!("/api/clubs/{club}/kits?page_size=100")));
+    let mut stored = 0usize;
+    for path in &paths {
+        for _ in 0..2 {
+            let response = app.get(path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            stored += response.bytes().await.unwrap().len();
+        }
+    }
+    stored /= 2;
+    assert!(stored > 2 * max as usize, "the workload ({stored} bytes) must exceed the bound");
+    // The gauges are sampled every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let bytes = app.metric("fkapi_cache_l1_bytes", &[]).await;
+    let entries = app.metric("fkapi_cache_l1_entries", &[]).await;
+    assert!(bytes <= max as f64, "L1 holds {bytes} bytes, more than {max}");
+    assert!(bytes > 0.3 * max as f64, "L1 holds only {bytes} bytes: is it on?");
+    assert!(entries < paths.len() as f64, "{entries} entries of {}", paths.len());
+    let (_, stats) = app.admin_json(Method::GET, "/api/admin/cache/stats", &Value::Null).await;
+    assert!(stats["local"]["bytes"].as_u64().unwrap() <= max, "{stats}");
+}
+
+/// Redis goes away with L1 on: L1 may serve until its lease lapses; a write
+/// made meanwhile waits out the lease and is then visible at once; when
+/// Redis returns nothing older is served and caching resumes.
+#[tokio::test]
+async fn redis_outage_with_l1_serves_nothing_older_than_a_write() {
+    let mut redis = TestRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(move |s| {
+        s.redis_url = Some(fkapi_api::config::Secret(url));
+        s.cache.op_timeout = Duration::from_millis(100);
+        s.cache.breaker_cooldown = Duration::from_millis(200);
+    })
+    .await;
+    app.get_json("/api/clubs/15").await;
+    assert_eq!(app.get_json("/api/clubs/15").await.2, "HIT");
+    redis.stop();
+    let began = Instant::now();
+    let (status, body) =
+        app.admin_json(Method::PATCH, "/api/clubs/15", &json!({ "name": "Renamed During Outage" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(began.elapsed() >= LEASE, "the write answered after {:?}, before every lease lapsed", began.elapsed());
+    let (_, during, cache) = app.get_json("/api/clubs/15").await;
+    assert_eq!(during["name"], "Renamed During Outage", "{cache}");
+    redis.restart();
+    let mut last = String::new();
+    for _ in 0..60 {
+        let (_, body, cache) = app.get_json("/api/clubs/15").await;
+        assert_eq!(body["name"], "Renamed During Outage", "an entry from before the outage was served ({cache})");
+        last = cache;
+        if last == "HIT" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, "HIT", "caching resumes by itself");
+}
