@@ -247,13 +247,15 @@ impl Drop for TestDb {
 /// Deletes every key of a test's cache namespace (SCAN: tests only).
 pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
     let redis = redis_url.to_string();
-    let pattern = format!("{{{namespace}:v*");
+    let patterns = fkapi_cache::Namespace::new(namespace).scan_patterns();
     block_on_side_thread(async move {
         let Ok(client) = redis::Client::open(redis) else { return };
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-        let keys: Vec<String> = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
-        for chunk in keys.chunks(1000) {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+        for pattern in patterns {
+            let keys: Vec<String> = fkapi_cache::scan_keys(&mut conn, &pattern, 1000).await.unwrap_or_default();
+            for chunk in keys.chunks(1000) {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+            }
         }
     });
 }

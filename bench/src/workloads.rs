@@ -312,7 +312,7 @@ async fn throughput(
 }
 
 fn entry_key(ns: &str, cache_key: &str) -> String {
-    format!("{{{ns}:v{}}}:{cache_key}", fkapi_cache::FORMAT_VERSION)
+    fkapi_cache::Namespace::new(ns).entry_key(cache_key)
 }
 
 pub(crate) async fn redis_conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
@@ -735,10 +735,11 @@ async fn memory<'a>(
 /// Deletes every key of a benchmark namespace from the shared Redis.
 pub(crate) async fn cleanup(redis_url: &str, ns: &str) {
     let Ok(mut conn) = redis_conn(redis_url).await else { return };
-    let pattern = format!("{{{ns}:v*");
-    if let Ok(keys) = scan_keys::<_, String>(&mut conn, &pattern, 1000).await {
-        for chunk in keys.chunks(1000) {
-            let _: Result<u64, _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+    for pattern in fkapi_cache::Namespace::new(ns).scan_patterns() {
+        if let Ok(keys) = scan_keys::<_, String>(&mut conn, &pattern, 1000).await {
+            for chunk in keys.chunks(1000) {
+                let _: Result<u64, _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+            }
         }
     }
 }

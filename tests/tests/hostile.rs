@@ -435,7 +435,7 @@ async fn search_metacharacters_are_plain_text() {
     }
     let keys = redis_keys_containing(marker).await;
     assert!(!keys.is_empty(), "searches were cached");
-    let prefix = format!("{{{}:", app.db_name);
+    let prefix = fkapi_cache::Namespace::new(&app.db_name).prefix().to_string();
     for key in &keys {
         assert!(key.starts_with(&prefix), "key {key:?} is outside the namespace {prefix}");
     }

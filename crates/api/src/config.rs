@@ -129,6 +129,9 @@ impl Settings {
             namespace: parse("FKAPI_CACHE_NAMESPACE", defaults.namespace.clone())?,
             enabled: flag("FKAPI_CACHE", true)?,
             op_timeout: millis("FKAPI_REDIS_TIMEOUT_MS", 250)?,
+            redis_mode: parse_with("FKAPI_REDIS_MODE", "auto", |v| v.parse())?,
+            replica_wait: millis("FKAPI_REDIS_WAIT_MS", 100)?,
+            failover_wait: millis("FKAPI_REDIS_FAILOVER_WAIT_MS", 5000)?,
             pool_size: parse("FKAPI_REDIS_POOL_SIZE", 16)?,
             breaker_threshold: parse("FKAPI_REDIS_BREAKER_THRESHOLD", 3)?,
             breaker_cooldown: millis("FKAPI_REDIS_BREAKER_COOLDOWN_MS", 2000)?,
@@ -152,6 +155,14 @@ impl Settings {
                 value: cache.ttl.very_long.as_secs().to_string(),
                 reason: "must stay below 3 days (generation counters live that long)".into(),
             });
+        }
+        if let Some(url) = &redis_url {
+            // Checked here so a bad list stops the server naming the setting.
+            fkapi_cache::check_redis_urls(url, cache.redis_mode).map_err(|reason| ConfigError {
+                name: "REDIS_URL",
+                value: "<redacted>".into(),
+                reason,
+            })?;
         }
         let feed = FeedConfig {
             poll: millis("FKAPI_FEED_POLL_MS", 500)?,

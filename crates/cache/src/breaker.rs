@@ -32,10 +32,6 @@ impl Breaker {
         self.now_ms() >= self.open_until_ms.load(Ordering::Relaxed)
     }
 
-    pub fn is_open(&self) -> bool {
-        !self.allows()
-    }
-
     pub fn record_success(&self) {
         if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.consecutive_failures.store(0, Ordering::Relaxed);

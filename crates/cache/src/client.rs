@@ -210,15 +210,22 @@ pub struct LoadCtx {
 
 struct LoadCtxInner {
     cache: Option<Cache>,
+    /// The entry being built: on a cluster its epoch copy depends on it.
+    entry_key: String,
     deps: Mutex<Vec<(String, String)>>,
     tracked: AtomicBool,
 }
 
 impl LoadCtx {
-    fn new(cache: Option<Cache>) -> Self {
+    fn new(cache: Option<Cache>, entry_key: String) -> Self {
         let tracked = cache.is_some();
         LoadCtx {
-            inner: Arc::new(LoadCtxInner { cache, deps: Mutex::new(Vec::new()), tracked: AtomicBool::new(tracked) }),
+            inner: Arc::new(LoadCtxInner {
+                cache,
+                entry_key,
+                deps: Mutex::new(Vec::new()),
+                tracked: AtomicBool::new(tracked),
+            }),
         }
     }
 
@@ -234,7 +241,7 @@ impl LoadCtx {
         if scopes.is_empty() {
             return;
         }
-        match cache.read_generations(&scopes).await {
+        match cache.read_generations(&scopes, &self.inner.entry_key).await {
             Some(generations) => {
                 let mut deps = self.inner.deps.lock().unwrap_or_else(PoisonError::into_inner);
                 for (scope, generation) in scopes.iter().zip(generations) {
@@ -414,18 +421,33 @@ impl Cache {
         bumped
     }
 
+    /// Sets a fresh generation for every scope (every copy of the epoch on
+    /// a cluster). On a cluster the bump counts only once the masters'
+    /// replicas have it (see `RedisLink::set_durably`).
     async fn bump(&self, scopes: &[Scope], op: &'static str) -> bool {
+        let Some(link) = self.inner.link.as_ref() else { return false };
         let ttl = self.inner.cfg.generation_ttl.as_secs().max(1);
         let ns = &self.inner.ns;
-        self.redis(op, |mut conn| async move {
-            let mut pipe = redis::pipe();
-            for scope in scopes {
-                pipe.cmd("SET").arg(ns.generation_key(scope.as_str())).arg(fresh_token()).arg("EX").arg(ttl).ignore();
+        let cluster = link.is_cluster_now().await.unwrap_or(false);
+        let mut sets = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            if cluster && *scope == EPOCH {
+                sets.extend(ns.epoch_copies().iter().map(|copy| (copy.clone(), fresh_token())));
+            } else {
+                sets.push((ns.generation_key(scope.as_str()), fresh_token()));
             }
-            pipe.query_async::<()>(&mut conn).await
-        })
-        .await
-        .is_some()
+        }
+        link.set_durably(op, sets, ttl).await
+    }
+
+    /// The generation key an entry's dependency `scope` is checked against:
+    /// on a cluster the epoch is the copy chosen by the entry's key.
+    fn dep_key(&self, scope: &str, entry_key: &str, cluster: bool) -> String {
+        if cluster && scope == EPOCH.as_str() {
+            self.inner.ns.epoch_copy_for(entry_key).to_string()
+        } else {
+            self.inner.ns.generation_key(scope)
+        }
     }
 
     /// Marks every entry built from `scopes` stale: one SET per scope,
@@ -450,7 +472,7 @@ impl Cache {
             }
         }
         self.await_acks(announced).await;
-        if bumped {
+        if bumped || self.epoch_before_answer().await {
             return true;
         }
         self.inner.failed_invalidations.fetch_add(1, Ordering::SeqCst);
@@ -461,33 +483,80 @@ impl Cache {
         false
     }
 
+    /// Cluster only: a bump that failed (its master died, or its replicas
+    /// did not acknowledge it) may be lost by a failover, and other
+    /// instances would then serve the old entries. So the write does not
+    /// answer before the epoch (every entry) is bumped durably, retried
+    /// until `failover_wait` has passed (a promotion takes about the
+    /// cluster's node timeout). False when that did not succeed in time;
+    /// the caller then falls back as on one node.
+    async fn epoch_before_answer(&self) -> bool {
+        let Some(link) = self.inner.link.as_ref() else { return false };
+        if !link.is_cluster() {
+            return false;
+        }
+        let deadline = Instant::now() + self.inner.cfg.failover_wait;
+        loop {
+            if self.bump(std::slice::from_ref(&EPOCH), "epoch").await {
+                self.announce(std::slice::from_ref(&EPOCH)).await;
+                tracing::info!("a bump failed on the cluster; epoch bumped before the write answered");
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Invalidates every entry at once.
     pub async fn invalidate_all(&self) -> bool {
         self.invalidate(std::slice::from_ref(&EPOCH)).await
     }
 
-    async fn read_generations(&self, scopes: &[Scope]) -> Option<Vec<String>> {
-        let ns = &self.inner.ns;
+    async fn read_generations(&self, scopes: &[Scope], entry_key: &str) -> Option<Vec<String>> {
         let ttl = self.inner.cfg.generation_ttl.as_secs().max(1);
         let script = &self.inner.generations_script;
         self.redis("generations", |mut conn| async move {
-            let mut invocation = script.prepare_invoke();
-            invocation.arg(ttl);
-            for scope in scopes {
-                invocation.key(ns.generation_key(scope.as_str())).arg(fresh_token());
+            if !conn.is_cluster() {
+                let mut invocation = script.prepare_invoke();
+                invocation.arg(ttl);
+                for scope in scopes {
+                    invocation.key(self.inner.ns.generation_key(scope.as_str())).arg(fresh_token());
+                }
+                return invocation.invoke_async::<Vec<String>>(&mut conn).await;
             }
-            invocation.invoke_async::<Vec<String>>(&mut conn).await
+            // Counters on different slots: one script call per counter, all at once.
+            let calls = scopes.iter().map(|scope| {
+                let mut conn = conn.clone();
+                let key = self.dep_key(scope.as_str(), entry_key, true);
+                async move {
+                    let mut invocation = script.prepare_invoke();
+                    invocation.arg(ttl).key(key).arg(fresh_token());
+                    let mut one = invocation.invoke_async::<Vec<String>>(&mut conn).await?;
+                    Ok(one.pop().unwrap_or_default())
+                }
+            });
+            futures::future::join_all(calls).await.into_iter().collect()
         })
         .await
         .filter(|generations| generations.len() == scopes.len())
     }
 
-    async fn fetch(&self, entry_key: &str) -> Fetch {
+    /// On one node the hit-check script; on a cluster the entry and the
+    /// generations of the query's declared scopes (and the entry's epoch
+    /// copy) are read concurrently, one round trip of latency, and compared
+    /// here. Dependencies the loader discovered while loading (not declared
+    /// up front) are read in a second round when the entry has any.
+    async fn fetch(&self, entry_key: &str, declared: &[Scope]) -> Fetch {
         let prefix = self.inner.ns.generation_prefix();
         let script = &self.inner.hit_script;
-        let value =
-            self.redis("get", |mut conn| async move {
-                script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await
+        let value = self
+            .redis("get", |mut conn| async move {
+                if !conn.is_cluster() {
+                    return script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await;
+                }
+                self.fetch_concurrently(conn, entry_key, declared).await
             })
             .await;
         match value {
@@ -498,15 +567,53 @@ impl Cache {
         }
     }
 
+    /// The cluster's hit check, answering as `HIT_SCRIPT` does: 0 (absent),
+    /// 1 (a scope moved) or the stored value.
+    async fn fetch_concurrently(&self, conn: Conn, entry_key: &str, declared: &[Scope]) -> redis::RedisResult<Value> {
+        let mut names: Vec<&str> = Vec::with_capacity(declared.len() + 1);
+        names.push(EPOCH.as_str());
+        names.extend(declared.iter().map(Scope::as_str).filter(|name| *name != EPOCH.as_str()));
+        let keys: Vec<String> = names.iter().map(|name| self.dep_key(name, entry_key, true)).collect();
+        let mut entry_conn = conn.clone();
+        let entry_read =
+            async move { redis::cmd("GET").arg(entry_key).query_async::<Option<Vec<u8>>>(&mut entry_conn).await };
+        let gets = keys.iter().map(|key| redis::cmd("GET").arg(key).clone()).collect::<Vec<_>>();
+        let (raw, current) = futures::future::join(entry_read, conn.each::<Option<String>>(gets)).await;
+        let (Some(raw), current) = (raw?, current?) else { return Ok(Value::Int(0)) };
+        let Some(deps) = entry::decode(&Bytes::from(raw.clone())).and_then(|entry| entry.deps()) else {
+            return Ok(Value::Int(0));
+        };
+        let mut undeclared = Vec::new();
+        for (scope, generation) in &deps {
+            match names.iter().position(|name| name == scope) {
+                Some(i) if current.get(i).and_then(Option::as_deref) == Some(generation.as_str()) => {}
+                Some(_) => return Ok(Value::Int(1)),
+                None => undeclared.push((self.dep_key(scope, entry_key, true), generation)),
+            }
+        }
+        if !undeclared.is_empty() {
+            let gets = undeclared.iter().map(|(key, _)| redis::cmd("GET").arg(key).clone()).collect();
+            let now = conn.each::<Option<String>>(gets).await?;
+            if now.iter().zip(&undeclared).any(|(now, (_, then))| now.as_deref() != Some(then.as_str())) {
+                return Ok(Value::Int(1));
+            }
+        }
+        Ok(Value::BulkString(raw))
+    }
+
     /// True when every recorded generation is still current.
-    async fn deps_current(&self, deps: &[(String, String)]) -> bool {
+    async fn deps_current(&self, deps: &[(String, String)], entry_key: &str) -> bool {
         if deps.is_empty() {
             return true;
         }
-        let keys: Vec<String> = deps.iter().map(|(scope, _)| self.inner.ns.generation_key(scope)).collect();
         let current = self
-            .redis("verify", |mut conn| async move {
-                redis::cmd("MGET").arg(&keys).query_async::<Vec<Option<String>>>(&mut conn).await
+            .redis("verify", |conn| async move {
+                let cluster = conn.is_cluster();
+                let gets = deps
+                    .iter()
+                    .map(|(scope, _)| redis::cmd("GET").arg(self.dep_key(scope, entry_key, cluster)).clone())
+                    .collect();
+                conn.each::<Option<String>>(gets).await
             })
             .await;
         current.is_some_and(|current| {
@@ -568,7 +675,7 @@ impl Cache {
         let metrics = &self.inner.metrics;
         if self.inner.link.is_none() {
             metrics.bypass.with_label_values(&[cache_type]).inc();
-            let body = loader(LoadCtx::new(None)).await?;
+            let body = loader(LoadCtx::new(None, String::new())).await?;
             let etag: Arc<str> = entry::etag_of(&body).into();
             return Ok(Cached { status: CacheStatus::Bypass, body: Bytes::from(body), compressed: false, etag });
         }
@@ -596,7 +703,7 @@ impl Cache {
             metrics.bypass.with_label_values(&[cache_type]).inc();
             return self.load_shared(query, entry_key, seq, loader, false, CacheStatus::Bypass).await;
         }
-        match self.fetch(&entry_key).await {
+        match self.fetch(&entry_key, &query.scopes).await {
             Fetch::Valid(entry) => {
                 let now = now_ms();
                 if now < entry.meta.expires_at_ms {
@@ -660,7 +767,7 @@ impl Cache {
             Outcome::Followed(shared, unused) => {
                 let Some(closure) = unused else { return Err(CacheError::LoadPanicked.into()) };
                 match shared {
-                    Some(Ok(loaded)) if !loaded.tracked || self.deps_current(&loaded.deps).await => {
+                    Some(Ok(loaded)) if !loaded.tracked || self.deps_current(&loaded.deps, &flight_key).await => {
                         Ok(Cached::from_loaded(&loaded, status))
                     }
                     Some(Err(err)) => Err(err),
@@ -712,7 +819,7 @@ impl Cache {
         let stamp = self.inner.local.as_ref().filter(|_| use_redis).map(LocalTier::stamp);
         if use_redis && recheck {
             // Another flight may have filled the entry since this request missed.
-            if let Fetch::Valid(entry) = self.fetch(&entry_key).await {
+            if let Fetch::Valid(entry) = self.fetch(&entry_key, &query.scopes).await {
                 if let (true, Some(deps)) = (now_ms() < entry.meta.expires_at_ms, entry.deps()) {
                     self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
                     return Ok(Loaded {
@@ -725,7 +832,7 @@ impl Cache {
                 }
             }
         }
-        let ctx = LoadCtx::new(use_redis.then(|| self.clone()));
+        let ctx = LoadCtx::new(use_redis.then(|| self.clone()), entry_key.clone());
         let mut scopes = Vec::with_capacity(query.scopes.len() + 1);
         scopes.push(EPOCH);
         scopes.extend(query.scopes.iter().cloned());

@@ -3,14 +3,46 @@
 use crate::ttl::TtlConfig;
 use std::time::Duration;
 
+/// FKAPI_REDIS_MODE: how `REDIS_URL` is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RedisMode {
+    /// A list of seeds is a cluster; one URL is asked (`INFO cluster`).
+    #[default]
+    Auto,
+    Single,
+    Cluster,
+}
+
+impl std::str::FromStr for RedisMode {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<RedisMode, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "auto" => Ok(RedisMode::Auto),
+            "single" => Ok(RedisMode::Single),
+            "cluster" => Ok(RedisMode::Cluster),
+            _ => Err("expected auto, single or cluster".into()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
-    /// Namespace name; keys are `{<namespace>:v1}:…`.
+    /// Namespace name; keys are `<namespace>:v2:…`.
     pub namespace: String,
     /// False serves every request from the database (X-Cache: BYPASS).
     pub enabled: bool,
     /// Upper bound on any single Redis operation.
     pub op_timeout: Duration,
+    /// One node, a cluster, or ask the server.
+    pub redis_mode: RedisMode,
+    /// Cluster only: how long a generation bump waits (`WAIT`) for the
+    /// master's replicas to have it; zero sends no `WAIT` (a failover may
+    /// then lose acknowledged bumps).
+    pub replica_wait: Duration,
+    /// Cluster only: how long a write whose bump failed keeps trying to
+    /// bump the epoch (every entry) before it answers.
+    pub failover_wait: Duration,
     pub pool_size: usize,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -38,6 +70,9 @@ impl Default for CacheConfig {
             namespace: "fkapi".into(),
             enabled: true,
             op_timeout: Duration::from_millis(250),
+            redis_mode: RedisMode::Auto,
+            replica_wait: Duration::from_millis(100),
+            failover_wait: Duration::from_secs(5),
             pool_size: 16,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(2),

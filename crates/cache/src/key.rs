@@ -6,7 +6,7 @@ use std::fmt::{Display, Write};
 
 /// Bumped whenever the stored entry format changes, so a deploy never reads
 /// entries written by an older binary.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Keys longer than this are replaced by `prefix_<md5>` (as FKApi does).
 const MAX_KEY_LEN: usize = 200;
@@ -50,26 +50,68 @@ impl<T: Display> Display for PyOpt<'_, T> {
     }
 }
 
-/// The prefix of every Redis key we write: `{<name>:v<FORMAT_VERSION>}:`.
+/// Copies of the epoch counter on a cluster: a hit reads the copy whose
+/// slot range holds its entry (so usually on the entry's own master), and
+/// `invalidate all` bumps every copy, so no one key carries every hit.
+pub const EPOCH_COPIES: usize = 16;
+
+/// The Redis Cluster slot of a key (CRC16/XMODEM of the key, or of its
+/// `{hash tag}` when it has one, mod 16384). Used only to choose hash tags
+/// that spread over the slots and to pick a key's epoch copy; routing is
+/// redis-rs' business.
+pub fn slot_of(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter().position(|&b| b == b'}').filter(|&close| close > 0).map(|close| &rest[..close])
+    });
+    crc16_xmodem(tagged.unwrap_or(key)) % 16384
+}
+
+fn crc16_xmodem(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+/// The prefix of every Redis key we write: `<name>:v<FORMAT_VERSION>:`.
 ///
-/// The braces are a Redis Cluster hash tag: an entry and the generation
-/// counters it is checked against share one slot, so the one-round-trip hit
-/// check (a Lua script reading both) works unchanged on a cluster.
+/// No hash tag: on a Redis Cluster entries and generation counters spread
+/// over every slot (and so every master). Keys that a multi-key script
+/// needs together carry a tag of their own (the L1 coherence keys).
 #[derive(Clone, Debug)]
 pub struct Namespace {
     name: String,
     prefix: String,
     generation_prefix: String,
+    /// `EPOCH_COPIES` keys, copy `i` on a slot of the i-th sixteenth of the slot space.
+    epoch_copies: Vec<String>,
 }
 
 impl Namespace {
     pub fn new(name: &str) -> Self {
-        let prefix = format!("{{{name}:v{FORMAT_VERSION}}}:");
+        let prefix = format!("{name}:v{FORMAT_VERSION}:");
         let generation_prefix = format!("{prefix}g:");
-        Namespace { name: name.to_string(), prefix, generation_prefix }
+        let width = 16384 / EPOCH_COPIES;
+        let epoch_copies = (0..EPOCH_COPIES)
+            .map(|i| {
+                // The first tag whose slot falls in copy i's range (found in
+                // about `EPOCH_COPIES` tries; the bound only guards the loop).
+                let tag = (0..1_000_000u32)
+                    .map(|j| format!("{name}:e{i}.{j}"))
+                    .find(|tag| usize::from(slot_of(tag.as_bytes())) / width == i)
+                    .unwrap_or_else(|| format!("{name}:e{i}"));
+                format!("{generation_prefix}epoch:{{{tag}}}")
+            })
+            .collect();
+        Namespace { name: name.to_string(), prefix, generation_prefix, epoch_copies }
     }
 
-    /// `{fkapi:v1}:`
+    /// `fkapi:v2:`
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -91,6 +133,19 @@ impl Namespace {
         format!("{}{scope}", self.generation_prefix)
     }
 
+    /// Every copy of the epoch counter (cluster mode).
+    pub fn epoch_copies(&self) -> &[String] {
+        &self.epoch_copies
+    }
+
+    /// The epoch copy an entry is checked against on a cluster: the one
+    /// whose slot range holds the entry's slot, so both are usually on one
+    /// master and the hit touches no extra node.
+    pub fn epoch_copy_for(&self, entry_key: &str) -> &str {
+        let index = usize::from(slot_of(entry_key.as_bytes())) * EPOCH_COPIES / 16384;
+        self.epoch_copies.get(index).map_or(self.generation_prefix.as_str(), String::as_str)
+    }
+
     /// A key of the L1 coherence protocol (stream, counter, leases): all
     /// share one hash tag of their own, `{<name>:v<N>:l1}`, so its scripts
     /// run on one slot of a cluster, apart from the entries.
@@ -103,10 +158,32 @@ impl Namespace {
         self.coherence_key("leases")
     }
 
-    /// A key of ours that is neither an entry nor a generation (locks, counters).
+    /// A key of ours that is neither an entry nor a generation (locks,
+    /// counters, rate-limit buckets, the feed's record): each is used alone,
+    /// so they spread over the slots too.
     pub fn aux_key(&self, name: &str) -> String {
         format!("{}x:{name}", self.prefix)
     }
+
+    /// The SCAN patterns that cover every key of this namespace.
+    pub fn scan_patterns(&self) -> [String; 2] {
+        [
+            format!("{}*", glob_escape(&self.prefix)),
+            format!("{}*", glob_escape(&format!("{{{}:v{FORMAT_VERSION}:l1}}", self.name))),
+        ]
+    }
+}
+
+/// Escapes glob metacharacters so a namespace can never widen a SCAN match.
+pub fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -142,8 +219,31 @@ mod tests {
     #[test]
     fn namespace_shapes() {
         let ns = Namespace::new("fkapi");
-        assert_eq!(ns.entry_key("kit_json_7"), "{fkapi:v1}:kit_json_7");
-        assert_eq!(ns.generation_key("club:3"), "{fkapi:v1}:g:club:3");
-        assert_eq!(ns.leases_key(), "{fkapi:v1:l1}:leases");
+        assert_eq!(ns.entry_key("kit_json_7"), "fkapi:v2:kit_json_7");
+        assert_eq!(ns.generation_key("club:3"), "fkapi:v2:g:club:3");
+        assert_eq!(ns.leases_key(), "{fkapi:v2:l1}:leases");
+    }
+
+    #[test]
+    fn slots_match_redis_cluster_keyslot() {
+        // CLUSTER KEYSLOT answers, from a Redis 7 server.
+        assert_eq!(slot_of(b"foo"), 12182);
+        assert_eq!(slot_of(b"bar"), 5061);
+        assert_eq!(slot_of(b"{user1000}.following"), slot_of(b"user1000"));
+        assert_eq!(slot_of(b"foo{}{bar}"), slot_of(b"foo{}{bar}"));
+    }
+
+    #[test]
+    fn epoch_copies_cover_the_slot_space() {
+        let ns = Namespace::new("fkapi");
+        let copies = ns.epoch_copies();
+        assert_eq!(copies.len(), EPOCH_COPIES);
+        for (i, copy) in copies.iter().enumerate() {
+            assert_eq!(usize::from(slot_of(copy.as_bytes())) * EPOCH_COPIES / 16384, i, "{copy}");
+            assert!(copy.starts_with("fkapi:v2:g:epoch:{"), "{copy}");
+        }
+        let entry = ns.entry_key("kit_json_7");
+        let copy = ns.epoch_copy_for(&entry);
+        assert_eq!(usize::from(slot_of(copy.as_bytes())) / 1024, usize::from(slot_of(entry.as_bytes())) / 1024);
     }
 }

@@ -1,6 +1,6 @@
 //! The cache mechanism of fkapi, with no football in it.
 //!
-//! Entries live in Redis under `{fkapi:v1}:` and record the generation of
+//! Entries live in Redis under `fkapi:v2:` and record the generation of
 //! every dependency scope they were built from, read *before* the database
 //! query. A write bumps the generations of the scopes it touched *after* its
 //! commit, so a hit is only served when no scope has moved since the entry
@@ -18,8 +18,8 @@
 //! with an invalidation stream and leases.
 //!
 //! Files by job: `client` (the core: get_or_load, fills, invalidation,
-//! generations), `connection` (the Redis connection, its timeouts, circuit
-//! breaker and fail-open bookkeeping), and the extras built on that
+//! generations), `connection` (the Redis connection, one node or a Redis
+//! Cluster, its timeouts, circuit breaker and fail-open bookkeeping), and the extras built on that
 //! connection: `rate_limit`, `popular`, `claim`, `stats`, `lease`, `scan`; and
 //! `registry`, the typed description of what each domain contributes.
 
@@ -46,7 +46,8 @@ pub mod ttl;
 
 pub use client::{Cache, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx};
 pub use coherence::{lease_margin, SINCE_FIELD};
-pub use config::CacheConfig;
+pub use config::{CacheConfig, RedisMode};
+pub use connection::check_redis_urls;
 pub use key::{generate_cache_key, Namespace, PyOpt, FORMAT_VERSION};
 pub use lease::LeasedRecord;
 pub use rate_limit::RateDecision;
@@ -56,5 +57,5 @@ pub use registry::{
 };
 pub use scan::{scan_each, scan_keys};
 pub use scope::{InvalidScope, Scope, EPOCH};
-pub use stats::{LocalStats, RedisStats, TypeStats};
+pub use stats::{LocalStats, NodeStats, RedisStats, TypeStats};
 pub use ttl::{TtlClass, TtlConfig};

@@ -44,15 +44,27 @@ impl Cache {
             return true;
         }
         let lists: BTreeSet<&'static str> = pending.keys().map(|(list, _)| *list).collect();
-        self.redis("popular", |mut conn| async move {
-            let mut pipe = redis::pipe();
-            for ((list, member), count) in &pending {
-                pipe.cmd("ZINCRBY").arg(list_key(self, list)).arg(*count).arg(member).ignore();
-            }
-            for list in lists {
-                pipe.cmd("ZREMRANGEBYRANK").arg(list_key(self, list)).arg(0).arg(-POPULAR_KEPT - 1).ignore();
-            }
-            pipe.query_async::<()>(&mut conn).await
+        self.redis("popular", |conn| async move {
+            // Lists may sit on different slots of a cluster: `each` sends
+            // them as one pipeline on one node, concurrently on a cluster.
+            let increments = pending
+                .iter()
+                .map(|((list, member), count)| {
+                    let mut cmd = redis::cmd("ZINCRBY");
+                    cmd.arg(list_key(self, list)).arg(*count).arg(member);
+                    cmd
+                })
+                .collect();
+            conn.each::<redis::Value>(increments).await?;
+            let trims = lists
+                .into_iter()
+                .map(|list| {
+                    let mut cmd = redis::cmd("ZREMRANGEBYRANK");
+                    cmd.arg(list_key(self, list)).arg(0).arg(-POPULAR_KEPT - 1);
+                    cmd
+                })
+                .collect();
+            conn.each::<redis::Value>(trims).await.map(|_| ())
         })
         .await
         .is_some()

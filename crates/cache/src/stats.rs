@@ -32,6 +32,8 @@ pub struct LocalStats {
     pub lease_remaining_ms: u64,
 }
 
+/// Redis memory and keys: the sum over every master of a cluster (the
+/// policy is the first master's), with each master's own figures in `nodes`.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RedisStats {
     pub used_memory_bytes: u64,
@@ -39,6 +41,41 @@ pub struct RedisStats {
     pub maxmemory_policy: String,
     pub db_keys: u64,
     pub evicted_keys: u64,
+    /// One per master (one entry on a single node).
+    #[serde(default)]
+    pub nodes: Vec<NodeStats>,
+}
+
+/// One Redis master's figures.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct NodeStats {
+    /// `host:port`
+    pub address: String,
+    pub used_memory_bytes: u64,
+    pub maxmemory_bytes: u64,
+    pub maxmemory_policy: String,
+    pub db_keys: u64,
+    pub evicted_keys: u64,
+}
+
+/// INFO memory + INFO stats + DBSIZE of one node.
+async fn node_stats(address: String, mut conn: crate::connection::Conn) -> redis::RedisResult<NodeStats> {
+    let memory: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+    let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await?;
+    let db_keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
+    let info = format!("{memory}\n{stats}");
+    let field = |name: &str| {
+        info.lines().find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':'))).map(str::trim)
+    };
+    let number = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(NodeStats {
+        address,
+        used_memory_bytes: number("used_memory"),
+        maxmemory_bytes: number("maxmemory"),
+        maxmemory_policy: field("maxmemory_policy").unwrap_or("unknown").to_string(),
+        db_keys,
+        evicted_keys: number("evicted_keys"),
+    })
 }
 
 impl Cache {
@@ -76,30 +113,28 @@ impl Cache {
         stats
     }
 
-    /// Memory, policy and key count of the Redis server.
+    /// Memory, policy and key count of the Redis server, or of every
+    /// master of a cluster; `None` when any master could not be asked.
     pub async fn redis_stats(&self) -> Option<RedisStats> {
-        let (info, keys) = self
-            .redis("stats", |mut conn| async move {
-                let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
-                let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await?;
-                let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
-                Ok((format!("{info}\n{stats}"), keys))
-            })
-            .await?;
-        let field = |name: &str| {
-            info.lines().find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':'))).map(str::trim)
+        let link = self.link()?;
+        let timeout = self.config().op_timeout * 4;
+        let masters = tokio::time::timeout(timeout, link.masters()).await.ok()??;
+        let asks = masters.into_iter().map(|(address, conn)| node_stats(address, conn));
+        let nodes = tokio::time::timeout(timeout, futures::future::join_all(asks)).await.ok()?;
+        let nodes = nodes.into_iter().collect::<redis::RedisResult<Vec<NodeStats>>>().ok()?;
+        let sum = |field: fn(&NodeStats) -> u64| nodes.iter().map(field).sum::<u64>();
+        let stats = RedisStats {
+            used_memory_bytes: sum(|n| n.used_memory_bytes),
+            maxmemory_bytes: sum(|n| n.maxmemory_bytes),
+            maxmemory_policy: nodes.first().map_or_else(|| "unknown".to_string(), |n| n.maxmemory_policy.clone()),
+            db_keys: sum(|n| n.db_keys),
+            evicted_keys: sum(|n| n.evicted_keys),
+            nodes,
         };
-        let number = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
         let metrics = self.metrics();
-        metrics.redis_used_memory.set(i64::try_from(number("used_memory")).unwrap_or(i64::MAX));
-        metrics.redis_maxmemory.set(i64::try_from(number("maxmemory")).unwrap_or(i64::MAX));
-        Some(RedisStats {
-            used_memory_bytes: number("used_memory"),
-            maxmemory_bytes: number("maxmemory"),
-            maxmemory_policy: field("maxmemory_policy").unwrap_or("unknown").to_string(),
-            db_keys: keys,
-            evicted_keys: number("evicted_keys"),
-        })
+        metrics.redis_used_memory.set(i64::try_from(stats.used_memory_bytes).unwrap_or(i64::MAX));
+        metrics.redis_maxmemory.set(i64::try_from(stats.maxmemory_bytes).unwrap_or(i64::MAX));
+        Some(stats)
     }
 
     /// Counts our entries per cache type with SCAN, for the
@@ -107,36 +142,27 @@ impl Cache {
     /// request path; cost grows with the keyspace, so it is sampled rarely.
     pub async fn count_entries<C>(&self, registry: &Registry<C>) -> Option<BTreeMap<&'static str, i64>> {
         let link = self.link()?;
-        let mut conn = link.dedicated().await?;
-        let pattern = format!("{}*", redis_glob_escape(self.namespace().prefix()));
+        let masters = link.masters().await?;
+        let [pattern, _] = self.namespace().scan_patterns();
         let generation_prefix = self.namespace().generation_prefix().to_string();
         let prefix_len = self.namespace().prefix().len();
         let mut counts: BTreeMap<&'static str, i64> = registry.cache_types().map(|t| (t.name, 0)).collect();
-        crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
-            for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
-                let rest = &key[prefix_len.min(key.len())..];
-                if let Some(cache_type) = registry.type_of_key(rest) {
-                    *counts.entry(cache_type.name).or_default() += 1;
+        // Every master holds a share of the slots: walk each one.
+        for (_, mut conn) in masters {
+            crate::scan::scan_each(&mut conn, &pattern, 1000, |keys: Vec<String>| {
+                for key in keys.iter().filter(|k| !k.starts_with(&generation_prefix)) {
+                    let rest = &key[prefix_len.min(key.len())..];
+                    if let Some(cache_type) = registry.type_of_key(rest) {
+                        *counts.entry(cache_type.name).or_default() += 1;
+                    }
                 }
-            }
-        })
-        .await
-        .ok()?;
+            })
+            .await
+            .ok()?;
+        }
         for (cache_type, count) in &counts {
             self.metrics().entries.with_label_values(&[cache_type]).set(*count);
         }
         Some(counts)
     }
-}
-
-/// Escapes glob metacharacters so a namespace can never widen a SCAN match.
-fn redis_glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
