@@ -151,6 +151,12 @@ impl Fleet {
     /// `n` running instances; `adjust(index, env)` may change each one's
     /// environment before it starts.
     pub async fn start_with(n: usize, adjust: impl Fn(usize, &mut BTreeMap<String, String>)) -> Fleet {
+        Fleet::start_on(&redis_url(), n, adjust).await
+    }
+
+    /// As [`Fleet::start_with`], on the Redis at `redis_url` (one URL or a
+    /// cluster's comma-separated seed list).
+    pub async fn start_on(redis_url: &str, n: usize, adjust: impl Fn(usize, &mut BTreeMap<String, String>)) -> Fleet {
         let binary = fkapi_binary().to_path_buf();
         assert!(binary.exists(), "no fkapi binary at {}", binary.display());
         sweep_orphans();
@@ -159,8 +165,14 @@ impl Fleet {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("fleet dir");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        let mut fleet =
-            Fleet { namespace: db.name.clone(), db, redis_url: redis_url(), client, instances: Vec::new(), dir };
+        let mut fleet = Fleet {
+            namespace: db.name.clone(),
+            db,
+            redis_url: redis_url.to_string(),
+            client,
+            instances: Vec::new(),
+            dir,
+        };
         crate::mark_namespace_unused(&fleet.redis_url, &fleet.namespace);
         for index in 0..n {
             let mut env = fleet.default_env();

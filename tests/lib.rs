@@ -5,6 +5,7 @@
 //! `fleet::Fleet` starts several real `fkapi serve` processes instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod fleet;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -268,10 +269,19 @@ pub fn mark_namespace_unused(redis_url: &str, namespace: &str) {
     let redis = redis_url.to_string();
     let key = fkapi_cache::Namespace::new(namespace).leases_key();
     block_on_side_thread(async move {
+        let mut mark = redis::cmd("HSETNX");
+        mark.arg(&key).arg(fkapi_cache::SINCE_FIELD).arg(0);
+        if redis.contains(',') {
+            // A cluster's seed list (tests/cluster.rs).
+            let seeds: Vec<&str> = redis.split(',').collect();
+            let Ok(client) = redis::cluster::ClusterClient::new(seeds) else { return };
+            let Ok(mut conn) = client.get_async_connection().await else { return };
+            let _: redis::RedisResult<()> = mark.query_async(&mut conn).await;
+            return;
+        }
         let Ok(client) = redis::Client::open(redis) else { return };
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-        let _: redis::RedisResult<()> =
-            redis::cmd("HSETNX").arg(&key).arg(fkapi_cache::SINCE_FIELD).arg(0).query_async(&mut conn).await;
+        let _: redis::RedisResult<()> = mark.query_async(&mut conn).await;
     });
 }
 

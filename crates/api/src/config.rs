@@ -132,6 +132,7 @@ impl Settings {
             redis_mode: parse_with("FKAPI_REDIS_MODE", "auto", |v| v.parse())?,
             replica_wait: millis("FKAPI_REDIS_WAIT_MS", 100)?,
             failover_wait: millis("FKAPI_REDIS_FAILOVER_WAIT_MS", 5000)?,
+            failover_epoch: flag("FKAPI_REDIS_FAILOVER_EPOCH", true)?,
             pool_size: parse("FKAPI_REDIS_POOL_SIZE", 16)?,
             breaker_threshold: parse("FKAPI_REDIS_BREAKER_THRESHOLD", 3)?,
             breaker_cooldown: millis("FKAPI_REDIS_BREAKER_COOLDOWN_MS", 2000)?,

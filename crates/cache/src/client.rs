@@ -190,6 +190,8 @@ struct Inner {
     /// from Redis.
     failed_invalidations: AtomicU64,
     covered_invalidations: AtomicU64,
+    /// Cluster topology changes (failovers) already covered by an epoch bump.
+    covered_topology_changes: AtomicU64,
     hit_script: redis::Script,
     generations_script: redis::Script,
     fill_hook: RwLock<Option<FillHook>>,
@@ -303,6 +305,7 @@ impl Cache {
                 local_seq: AtomicU64::new(0),
                 failed_invalidations: AtomicU64::new(0),
                 covered_invalidations: AtomicU64::new(0),
+                covered_topology_changes: AtomicU64::new(0),
                 hit_script: redis::Script::new(HIT_SCRIPT),
                 generations_script: redis::Script::new(GENERATIONS_SCRIPT),
                 fill_hook: RwLock::new(None),
@@ -403,8 +406,17 @@ impl Cache {
     /// reach Redis, bumps the epoch first (invalidating everything), so no
     /// entry older than those writes is served once Redis is back.
     async fn redis_usable(&self) -> bool {
-        if !self.inner.link.as_ref().is_some_and(RedisLink::allows) {
-            return false;
+        let Some(link) = self.inner.link.as_ref().filter(|link| link.allows()) else { return false };
+        let changes = link.topology_changes();
+        if changes != self.inner.covered_topology_changes.load(Ordering::SeqCst) && self.inner.cfg.failover_epoch {
+            // A replica was promoted: replication is asynchronous, so it may
+            // lack bumps its old master acknowledged. Start every entry afresh.
+            if !self.bump(std::slice::from_ref(&EPOCH), "epoch").await {
+                return false;
+            }
+            self.announce(std::slice::from_ref(&EPOCH)).await;
+            self.inner.covered_topology_changes.fetch_max(changes, Ordering::SeqCst);
+            tracing::info!("redis cluster masters changed; epoch bumped, every older entry is now a miss");
         }
         let failed = self.inner.failed_invalidations.load(Ordering::SeqCst);
         if failed == self.inner.covered_invalidations.load(Ordering::SeqCst) {

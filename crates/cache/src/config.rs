@@ -43,6 +43,10 @@ pub struct CacheConfig {
     /// Cluster only: how long a write whose bump failed keeps trying to
     /// bump the epoch (every entry) before it answers.
     pub failover_wait: Duration,
+    /// Cluster only: bump the epoch (every entry) whenever the set of
+    /// masters changes, in case a promoted replica lacks bumps its old
+    /// master acknowledged.
+    pub failover_epoch: bool,
     pub pool_size: usize,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -73,6 +77,7 @@ impl Default for CacheConfig {
             redis_mode: RedisMode::Auto,
             replica_wait: Duration::from_millis(100),
             failover_wait: Duration::from_secs(5),
+            failover_epoch: true,
             pool_size: 16,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(2),

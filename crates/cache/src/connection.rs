@@ -341,6 +341,12 @@ impl RedisLink {
         !self.allows()
     }
 
+    /// How many times the cluster's master set changed (a failover, a
+    /// resharding) since start; always 0 on one node.
+    pub fn topology_changes(&self) -> u64 {
+        self.cluster().map_or(0, |c| c.topology_changes.load(Ordering::SeqCst))
+    }
+
     /// The shared connection, made when there is none.
     async fn connection(&self) -> Result<Conn, String> {
         if let Some(conn) = self.shared.read().unwrap_or_else(PoisonError::into_inner).as_ref() {

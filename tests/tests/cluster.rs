@@ -1,0 +1,336 @@
+//! fkapi on a real local Redis Cluster (tests/cluster.rs: 3 masters and 3
+//! replicas on free ports, `cluster-node-timeout` 1 s): one seed node is
+//! enough, entries spread over the masters, every Redis feature works,
+//! fresh-after-write holds across instances with L1 on, and a master
+//! killed right after a burst of writes fails open, never brings an old
+//! entry back, and the cache returns by itself after the promotion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fkapi_tests::cluster::TestCluster;
+use fkapi_tests::fleet::Fleet;
+use fkapi_tests::{json, AckLog, StatusCode, TestApp, Value};
+use reqwest::Method;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every test's own bound: a hung cluster fails the test, not the suite.
+const TEST_BOUND: Duration = Duration::from_secs(60);
+
+async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_BOUND, test).await.expect("test took longer than its bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn from_one_seed_every_redis_feature_works_and_entries_spread_over_the_masters() {
+    let cluster = TestCluster::start();
+    let seed = cluster.url(0);
+    bounded(async {
+        let app = TestApp::spawn_with(|s| {
+            s.redis_url = Some(fkapi_api::config::Secret(seed.clone()));
+        })
+        .await;
+        let kits = app.ids("SELECT id FROM kits ORDER BY id LIMIT 300").await;
+        assert_eq!(kits.len(), 300, "the small seed has 300 kits");
+
+        // Misses then hits, from one seed node that owns only a third of the slots.
+        let path = format!("/api/kits/{}", kits[0]);
+        assert_eq!(app.get_json(&path).await.2, "MISS");
+        assert_eq!(app.get_json(&path).await.2, "HIT");
+        let (status, health, _) = app.get_json("/api/health").await;
+        assert_eq!(status, StatusCode::OK, "{health}");
+
+        // 300 kit details: entries on every master (at least two).
+        for kit in &kits {
+            let (status, _, cache) = app.get_json(&format!("/api/kits/{kit}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(cache == "MISS" || cache == "HIT", "{cache}");
+        }
+        let ns = fkapi_cache::Namespace::new(&app.db_name);
+        let pattern = format!("{}kit_json_*", ns.prefix());
+        let per_master: Vec<(u16, usize)> =
+            cluster.masters().iter().map(|m| (m.port, cluster.keys_on(m.port, &pattern).len())).collect();
+        let total: usize = per_master.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 300, "{per_master:?}");
+        assert!(per_master.iter().filter(|(_, n)| *n > 0).count() >= 2, "entries on one master: {per_master:?}");
+        // Generation counters spread too (one per kit scope).
+        let generations = format!("{}kit:*", ns.generation_prefix());
+        let spread = cluster.masters().iter().filter(|m| !cluster.keys_on(m.port, &generations).is_empty()).count();
+        assert!(spread >= 2, "generation counters on {spread} master(s)");
+        for kit in kits.iter().take(50) {
+            assert_eq!(app.get_json(&format!("/api/kits/{kit}")).await.2, "HIT");
+        }
+
+        // The entries gauge counts every master's share.
+        let counts = app.state.cache().count_entries(fkapi_api::domains::registry()).await.expect("counted");
+        assert_eq!(counts.get("kit_json").copied(), Some(300), "{counts:?}");
+
+        // cache-stats: one line per master, summed.
+        let (status, stats) = app.admin_json(Method::GET, "/api/admin/cache/stats", &Value::Null).await;
+        assert_eq!(status, StatusCode::OK);
+        let nodes = stats["redis"]["nodes"].as_array().expect("per-master stats");
+        assert_eq!(nodes.len(), 3, "{stats}");
+        let keys: u64 = nodes.iter().map(|n| n["db_keys"].as_u64().unwrap()).sum();
+        assert_eq!(stats["redis"]["db_keys"].as_u64(), Some(keys));
+        assert!(keys >= 300, "{stats}");
+
+        // Rate limiter: one bucket, whatever node it lands on.
+        let cache = app.state.cache();
+        let mut allowed = 0;
+        for _ in 0..5 {
+            let decision = cache.rate_limit("ip:192.0.2.1", 3, Duration::from_secs(60)).await.expect("limited");
+            allowed += usize::from(decision.allowed);
+        }
+        assert_eq!(allowed, 3);
+
+        // Claims: exactly one of two instances' caches.
+        let registry = prometheus::Registry::new();
+        let other = fkapi_cache::Cache::new(app.settings.cache.clone(), Some(&seed), &registry).unwrap();
+        let claims = futures::future::join_all((0..10).map(|i| {
+            let cache = if i % 2 == 0 { cache.clone() } else { other.clone() };
+            async move { cache.try_claim("warm-lock:7", Duration::from_secs(30)).await }
+        }))
+        .await;
+        assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
+
+        // Popularity counts over lists on different slots.
+        for (list, member, times) in
+            [("search_clubs", "ajax", 2), ("search_clubs", "juventus", 3), ("search_kits", "home", 1)]
+        {
+            for _ in 0..times {
+                cache.count_popular(list, member);
+            }
+        }
+        assert!(cache.flush_popular().await);
+        assert_eq!(cache.top_popular("search_clubs", 2).await, ["juventus", "ajax"]);
+        assert_eq!(cache.top_popular("search_kits", 1).await, ["home"]);
+
+        // `invalidate all` bumps every epoch copy: every entry is a miss.
+        let (status, body) =
+            app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "all"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["reached_redis"], true, "{body}");
+        for kit in kits.iter().step_by(10) {
+            assert_eq!(app.get_json(&format!("/api/kits/{kit}")).await.2, "MISS", "kit {kit} after invalidate all");
+        }
+        // `invalidate kit N`: that kit only.
+        let (status, _) =
+            app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "kit", "id": kits[1]})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(app.get_json(&format!("/api/kits/{}", kits[1])).await.2, "MISS");
+        assert_eq!(app.get_json(&format!("/api/kits/{}", kits[10])).await.2, "HIT");
+    })
+    .await;
+}
+
+async fn rename(fleet: &Fleet, index: usize, what: &str, id: i32, name: &str) -> Duration {
+    let began = Instant::now();
+    let response = fleet
+        .admin(index, Method::PATCH, &format!("/api/{what}/{id}"))
+        .json(&json!({ "name": name }))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap_or_default());
+    began.elapsed()
+}
+
+/// A writer on one instance, readers on the other, L1 on (the default):
+/// no read that begins after a write's acknowledgement sees older data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_a_cluster_never_serve_a_read_older_than_an_acknowledged_write() {
+    let cluster = TestCluster::start();
+    bounded(async {
+        let fleet = Arc::new(Fleet::start_on(&cluster.seeds(), 2, |_, _| {}).await);
+        let clubs = [11, 12, 13];
+        for club in clubs {
+            rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v0")).await;
+            fleet.get_json(1, &format!("/api/clubs/{club}")).await;
+        }
+        let started = Instant::now();
+        let acked: Arc<Vec<AckLog>> = Arc::new(clubs.iter().map(|_| AckLog::new(started)).collect());
+        let deadline = started + Duration::from_secs(4);
+        let mut tasks = Vec::new();
+        for (slot, club) in clubs.into_iter().enumerate() {
+            let (fleet, acked) = (fleet.clone(), acked.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut version = 0u64;
+                while Instant::now() < deadline {
+                    version += 1;
+                    rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v{version}")).await;
+                    acked[slot].acknowledged(version);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+                0usize
+            }));
+        }
+        for reader in 0..6usize {
+            let (fleet, acked) = (fleet.clone(), acked.clone());
+            tasks.push(tokio::spawn(async move {
+                let slot = reader % clubs.len();
+                let club = clubs[slot];
+                let mut checked = 0usize;
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    let (status, body, cache) = fleet.get_json(1, &format!("/api/clubs/{club}")).await;
+                    assert_eq!(status, StatusCode::OK);
+                    acked[slot].assert_not_older(began, &body, &format!("a read of club {club} ({cache})"));
+                    checked += 1;
+                }
+                checked
+            }));
+        }
+        let mut reads = 0;
+        for task in tasks {
+            reads += task.await.unwrap();
+        }
+        assert!(reads > 100, "only {reads} reads checked");
+        let hits = |tier: &'static str| {
+            let fleet = fleet.clone();
+            async move { fleet.metric(1, "fkapi_cache_hits_total", &[("cache_type", "club"), ("tier", tier)]).await }
+        };
+        let (local, redis) = (hits("local").await, hits("redis").await);
+        assert!(local + redis > 0.0, "the reader never hit: the test would not exercise the cache");
+    })
+    .await;
+}
+
+/// SIGKILL the master holding the generation counters of a burst of just
+/// renamed kits: while its replica takes over, every request is answered
+/// 200 within 3 s and with the new name (reads began after the renames
+/// were acknowledged); after the promotion no kit is served with its old
+/// name on either instance, and hits come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_failover_fails_open_and_never_revives_an_old_entry() {
+    let mut cluster = TestCluster::start();
+    let seeds = cluster.seeds();
+    let env_extra: Vec<(String, String)> = std::env::var("FKAPI_TEST_CLUSTER_ENV")
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let fleet = Fleet::start_on(&seeds, 2, |_, env| {
+        for (k, v) in &env_extra {
+            env.insert(k.clone(), v.clone());
+        }
+    })
+    .await;
+    let fleet = Arc::new(fleet);
+    let ns = fkapi_cache::Namespace::new(&fleet.namespace);
+    let all: Vec<i32> = {
+        let mut conn = fleet.db().await;
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            id: i32,
+        }
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query("SELECT id FROM kits ORDER BY id LIMIT 120")
+            .load::<Id>(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    // The victim: the master of the first kit's generation counter; the
+    // kits whose counters it holds are the ones a lost bump would revive.
+    let victim = cluster.master_of(&ns.generation_key(&format!("kit:{}", all[0])));
+    let kits: Vec<i32> = all
+        .iter()
+        .copied()
+        .filter(|k| cluster.master_of(&ns.generation_key(&format!("kit:{k}"))) == victim)
+        .take(30)
+        .collect();
+    assert!(kits.len() >= 10, "only {} kits on the victim", kits.len());
+    let slow = tokio::time::timeout(TEST_BOUND, async {
+        for kit in &kits {
+            rename(&fleet, 0, "kits", *kit, &format!("Failover Kit {kit} v0")).await;
+            for instance in [0, 1] {
+                fleet.get_json(instance, &format!("/api/kits/{kit}")).await;
+                let (_, _, cache) = fleet.get_json(instance, &format!("/api/kits/{kit}")).await;
+                assert_eq!(cache, "HIT", "kit {kit} warm on {instance}");
+            }
+        }
+        // The burst, then the kill as soon as the last rename is acknowledged.
+        let renames = kits.iter().map(|kit| {
+            let fleet = fleet.clone();
+            let kit = *kit;
+            async move { rename(&fleet, 0, "kits", kit, &format!("Failover Kit {kit} v1")).await }
+        });
+        let write_times = futures::future::join_all(renames).await;
+        cluster.kill(victim);
+        let killed = Instant::now();
+
+        // During the failover: every answer 200, within 3 s, never the old name.
+        let until = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let mut readers = Vec::new();
+        for reader in 0..4usize {
+            let (fleet, kits, until) = (fleet.clone(), kits.clone(), until.clone());
+            readers.push(tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
+                let mut served = BTreeSet::new();
+                let mut i = reader;
+                loop {
+                    if until.lock().unwrap().is_some_and(|t| Instant::now() >= t) {
+                        return (slowest, served);
+                    }
+                    let kit = kits[i % kits.len()];
+                    i += 1;
+                    let began = Instant::now();
+                    let (status, body, cache) = fleet.get_json(reader % 2, &format!("/api/kits/{kit}")).await;
+                    let took = began.elapsed();
+                    assert_eq!(status, StatusCode::OK, "kit {kit} during failover: {body}");
+                    assert!(took < Duration::from_secs(3), "kit {kit} took {took:?} during failover");
+                    let name = body["name"].as_str().unwrap_or_default();
+                    assert!(
+                        name.ends_with(" v1"),
+                        "kit {kit} served {name:?} ({cache}) after its rename was acknowledged"
+                    );
+                    slowest = slowest.max(took);
+                    served.insert(cache);
+                }
+            }));
+        }
+        let promotion = cluster.wait_for_promotion(victim, Duration::from_secs(20));
+        *until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(2));
+        let mut slowest = Duration::ZERO;
+        let mut statuses = BTreeSet::new();
+        for reader in readers {
+            let (took, served) = reader.await.unwrap();
+            slowest = slowest.max(took);
+            statuses.extend(served);
+        }
+        eprintln!(
+            "failover: promoted {promotion:?} after the kill; slowest read {slowest:?}; X-Cache seen {statuses:?}; \
+             slowest write of the burst {:?}",
+            write_times.iter().max()
+        );
+
+        // After the promotion: no old name anywhere, and hits come back.
+        for kit in &kits {
+            for instance in [0, 1] {
+                let (status, body, cache) = fleet.get_json(instance, &format!("/api/kits/{kit}")).await;
+                assert_eq!(status, StatusCode::OK);
+                let name = body["name"].as_str().unwrap_or_default();
+                assert_eq!(name, format!("Failover Kit {kit} v1"), "instance {instance} ({cache}) after promotion");
+            }
+        }
+        let back = Instant::now();
+        loop {
+            let path = format!("/api/kits/{}", kits[0]);
+            fleet.get_json(1, &path).await;
+            let (_, _, cache) = fleet.get_json(1, &path).await;
+            let (_, _, other) = fleet.get_json(0, &format!("/api/kits/{}", kits[1])).await;
+            if cache == "HIT" && other == "HIT" {
+                break;
+            }
+            assert!(back.elapsed() < Duration::from_secs(15), "hits never came back ({cache}, {other})");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("failover: first HIT on the affected slots {:?} after the kill", killed.elapsed());
+    })
+    .await;
+    slow.expect("failover test took longer than its bound");
+}
