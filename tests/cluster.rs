@@ -100,7 +100,8 @@ impl TestCluster {
     }
 
     /// Waits until every running node says `cluster_state:ok`, there are
-    /// three masters and each has a connected replica.
+    /// three masters and each has a replica that finished its first sync
+    /// (only such a replica can be promoted).
     pub fn wait_until_healthy(&self, within: Duration) {
         let began = Instant::now();
         loop {
@@ -127,7 +128,7 @@ impl TestCluster {
             && masters.iter().all(|m| {
                 sync_conn(m.port)
                     .and_then(|mut c| redis::cmd("INFO").arg("replication").query::<String>(&mut c))
-                    .is_ok_and(|info| info.contains("connected_slaves:1"))
+                    .is_ok_and(|info| info.contains("connected_slaves:1") && info.contains("state=online"))
             })
     }
 
@@ -230,6 +231,25 @@ impl TestCluster {
         }
     }
 
+    /// `CONFIG SET name value` on the server at `port`.
+    pub fn config_set(&self, port: u16, name: &str, value: &str) {
+        let mut conn = sync_conn(port).expect("connect");
+        let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query(&mut conn).expect("config set");
+    }
+
+    /// Waits until `INFO <section>` of the server at `port` contains `text`.
+    pub fn wait_for_info(&self, port: u16, section: &str, text: &str, within: Duration) {
+        wait_for(
+            within,
+            || {
+                sync_conn(port)
+                    .and_then(|mut c| redis::cmd("INFO").arg(section).query::<String>(&mut c))
+                    .is_ok_and(|info| info.contains(text))
+            },
+            &format!("INFO {section} of {port} showing {text}"),
+        );
+    }
+
     /// SIGKILL the server on `port`.
     pub fn kill(&mut self, port: u16) {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.port == port) {
@@ -259,7 +279,8 @@ fn spawn_node(node: &Node) -> Child {
         .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
         .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
-        .args(["--protected-mode", "no", "--dir"])
+        // Replicas sync at once (the default waits 5 s for more replicas).
+        .args(["--repl-diskless-sync-delay", "0", "--protected-mode", "no", "--dir"])
         .arg(&node.dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))

@@ -334,3 +334,64 @@ async fn a_master_failover_fails_open_and_never_revives_an_old_entry() {
     .await;
     slow.expect("failover test took longer than its bound");
 }
+
+/// The case `WAIT` cannot cover: the victim's replica is cut off (frozen
+/// past `repl-timeout`, then flagged as failed, so no bump waits for it),
+/// the renames are acknowledged by the master alone, the master dies and
+/// the stale replica is promoted without them. The instances see the
+/// master set change and bump the epoch, so no kit comes back with its old
+/// name. With `FKAPI_REDIS_FAILOVER_EPOCH=off` this test fails (old names
+/// are served as HITs); that is how it was checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_promoted_replica_that_missed_bumps_never_serves_an_old_entry() {
+    let mut cluster = TestCluster::start();
+    let env_extra: Vec<(String, String)> = std::env::var("FKAPI_TEST_CLUSTER_ENV")
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let fleet = Fleet::start_on(&cluster.seeds(), 2, |_, env| {
+        for (k, v) in &env_extra {
+            env.insert(k.clone(), v.clone());
+        }
+    })
+    .await;
+    let ns = fkapi_cache::Namespace::new(&fleet.namespace);
+    let victim = cluster.master_of(&ns.generation_key("kit:1"));
+    let kits: Vec<i32> =
+        (1..200).filter(|k| cluster.master_of(&ns.generation_key(&format!("kit:{k}"))) == victim).take(10).collect();
+    let run = tokio::time::timeout(TEST_BOUND, async {
+        for kit in &kits {
+            rename(&fleet, 0, "kits", *kit, &format!("Lagging Kit {kit} v0")).await;
+            for instance in [0, 1] {
+                fleet.get_json(instance, &format!("/api/kits/{kit}")).await;
+                assert_eq!(fleet.get_json(instance, &format!("/api/kits/{kit}")).await.2, "HIT");
+            }
+        }
+        let nodes = cluster.nodes();
+        let victim_id = nodes.iter().find(|n| n.port == victim).expect("victim").id.clone();
+        let replica = nodes.iter().find(|n| n.master_id == victim_id).expect("victim's replica").port;
+        cluster.config_set(victim, "repl-timeout", "1");
+        cluster.signal(replica, "-STOP");
+        cluster.wait_for_info(victim, "replication", "connected_slaves:0", Duration::from_secs(15));
+        for kit in &kits {
+            rename(&fleet, 0, "kits", *kit, &format!("Lagging Kit {kit} v1")).await;
+        }
+        cluster.kill(victim);
+        cluster.signal(replica, "-CONT");
+        let promotion = cluster.wait_for_promotion(victim, Duration::from_secs(30));
+        eprintln!("lagging replica promoted {promotion:?} after the kill");
+        // The instances' topology watchers poll every 250 ms.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        for kit in &kits {
+            for instance in [0, 1] {
+                let (status, body, cache) = fleet.get_json(instance, &format!("/api/kits/{kit}")).await;
+                assert_eq!(status, StatusCode::OK);
+                let name = body["name"].as_str().unwrap_or_default();
+                assert_eq!(name, format!("Lagging Kit {kit} v1"), "instance {instance} ({cache}) after promotion");
+            }
+        }
+    })
+    .await;
+    run.expect("test took longer than its bound");
+}
