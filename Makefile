@@ -15,10 +15,20 @@ help:
 	@echo "make run       services + migrations + demo data ($(SCALE)) + server on $${FKAPI_BIND:-127.0.0.1:8080}"
 	@echo "make test      services + the whole test suite (fmt, clippy, unit and black-box tests, fuzz)"
 	@echo "make fuzz      schemathesis against a live server (scripts/fuzz.sh)"
+	@echo "make cluster   a local 3-master Redis Cluster + two instances on it (make cluster-stop)"
 	@echo "make migrate | seed [SCALE=small|medium|large] | fmt | lint | openapi | build"
 
 services:
 	@bash scripts/services.sh
+
+# A local Redis Cluster (3 masters + 3 replicas) and two fkapi instances on
+# it (scripts/cluster.sh; README "Running several instances").
+.PHONY: cluster cluster-stop
+cluster:
+	@bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
 
 release:
 	$(CARGO) build --release -p fkapi-api

@@ -250,6 +250,15 @@ impl TestCluster {
         );
     }
 
+    /// `SCRIPT FLUSH` on every running node: the next `EVALSHA` gets
+    /// `NOSCRIPT`, as on a freshly promoted master.
+    pub fn flush_scripts(&self) {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let mut conn = sync_conn(node.port).expect("connect");
+            let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut conn).expect("script flush");
+        }
+    }
+
     /// SIGKILL the server on `port`.
     pub fn kill(&mut self, port: u16) {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.port == port) {

@@ -74,6 +74,13 @@ async fn from_one_seed_every_redis_feature_works_and_entries_spread_over_the_mas
         assert_eq!(stats["redis"]["db_keys"].as_u64(), Some(keys));
         assert!(keys >= 300, "{stats}");
 
+        // Scripts survive NOSCRIPT (a new master has none): redis-rs loads and retries.
+        cluster.flush_scripts();
+        let fresh = format!("/api/kits/{}", kits[299]);
+        app.admin_json(Method::POST, "/api/admin/cache/invalidate", &json!({"scope": "kit", "id": kits[299]})).await;
+        assert_eq!(app.get_json(&fresh).await.2, "MISS");
+        assert_eq!(app.get_json(&fresh).await.2, "HIT", "the generation script ran again after SCRIPT FLUSH");
+
         // Rate limiter: one bucket, whatever node it lands on.
         let cache = app.state.cache();
         let mut allowed = 0;
