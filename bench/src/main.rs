@@ -7,6 +7,7 @@
 //! and entry sizes in Redis, then writes `bench/results/latest.json` and
 //! `BENCHMARKS.md`.
 
+mod cluster;
 mod feed;
 mod load;
 mod report;
@@ -54,6 +55,10 @@ pub struct Args {
     /// First of the loopback ports used (servers take this and the next few).
     #[arg(long, default_value_t = 18180)]
     pub base_port: u16,
+    /// First of the six ports of the private Redis Cluster of the cluster
+    /// runs (bus ports + 10000).
+    #[arg(long, default_value_t = 17201)]
+    pub cluster_port: u16,
     /// Port of the private redis-server of the invalidation workload.
     #[arg(long, default_value_t = 16399)]
     pub invalidation_redis_port: u16,
@@ -67,7 +72,8 @@ pub struct Args {
     /// The command line shown in the report.
     #[arg(long, default_value = "make bench")]
     pub command: String,
-    /// Run only these workloads (`feed`: rolling restart and feed lag).
+    /// Run only these workloads (`feed`: rolling restart and feed lag;
+    /// `cluster`: the Redis Cluster runs).
     #[arg(long)]
     pub only: Option<String>,
     /// Only rewrite the markdown report from an earlier results file.
@@ -107,6 +113,9 @@ pub struct Results {
     pub feed_lag: Option<feed::FeedLagResult>,
     #[serde(default)]
     pub write_latency: Vec<workloads::WriteLatencyResult>,
+    /// Redis Cluster runs (hit throughput vs one node, write cost of WAIT, failover gap).
+    #[serde(default)]
+    pub cluster: Option<cluster::ClusterResult>,
     pub notes: Vec<String>,
 }
 

@@ -546,6 +546,35 @@ fn l1_targets(md: &mut String, r: &Results) {
         }
         let _ = writeln!(md);
     }
+    cluster_section(md, r);
+}
+
+/// The Redis Cluster runs (issue 11).
+fn cluster_section(md: &mut String, r: &Results) {
+    let Some(c) = &r.cluster else { return };
+    let _ = writeln!(
+        md,
+        "## Redis Cluster (issue 11)\n\nA private 3-master / 3-replica cluster on this machine, L1 off so every \
+         hit is a Redis hit; the single node is the shared Redis, in the same run.\n"
+    );
+    let _ = writeln!(md, "| run | conns | req/s | p50 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|");
+    for h in &c.hits {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
+            h.name, h.connections, h.rps, h.p50_ms, h.p99_ms, h.max_ms, h.errors
+        );
+    }
+    let _ = writeln!(md, "\n| writes on the cluster | p50 ms | p99 ms | max ms |\n|---|---|---|---|");
+    for (label, l) in &c.writes {
+        let _ = writeln!(md, "| {label} | {:.3} | {:.3} | {:.3} |", l.p50_ms, l.p99_ms, l.max_ms);
+    }
+    let _ = writeln!(
+        md,
+        "\nFailover (SIGKILL of a master, cluster-node-timeout 1 s): replica promoted after {:.0} ms; first HIT on \
+         the killed master's slots after {:.0} ms; slowest request meanwhile {:.0} ms; {} answers not 200.\n",
+        c.promotion_ms, c.failover_gap_ms, c.failover_slowest_ms, c.failover_errors
+    );
 }
 
 #[cfg(test)]

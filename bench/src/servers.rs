@@ -24,6 +24,8 @@ pub struct ServerSpec<'a> {
     pub compress_min_bytes: Option<usize>,
     /// FKAPI_L1_MAX_MB; `None` keeps the default (L1 on, 64 MB).
     pub l1_mb: Option<u32>,
+    /// More settings (the cluster runs: FKAPI_REDIS_WAIT_MS, …).
+    pub extra_env: Vec<(&'static str, String)>,
 }
 
 impl Server {
@@ -46,6 +48,9 @@ impl Server {
             .kill_on_drop(true);
         if let Some(megabytes) = spec.l1_mb {
             cmd.env("FKAPI_L1_MAX_MB", megabytes.to_string());
+        }
+        for (name, value) in &spec.extra_env {
+            cmd.env(name, value);
         }
         if let Some(min) = spec.compress_min_bytes {
             cmd.env("FKAPI_CACHE_COMPRESS_MIN_BYTES", min.to_string());

@@ -131,6 +131,11 @@ async fn key_sets(args: &Args, client: &reqwest::Client, base: &str) -> anyhow::
 
 /// Requests every path twice; returns the mean body length of the second pass
 /// and how many of the second pass were HITs.
+/// As `warm`, for the cluster runs: (mean body bytes, hits of the second pass).
+pub(crate) async fn warm_paths(client: &reqwest::Client, base: &str, paths: &[String]) -> anyhow::Result<(u64, usize)> {
+    warm(client, base, paths).await
+}
+
 async fn warm(client: &reqwest::Client, base: &str, paths: &[String]) -> anyhow::Result<(u64, usize)> {
     let mut total = 0usize;
     let mut hits = 0usize;
@@ -161,10 +166,19 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         cache,
         compress_min_bytes: compress,
         l1_mb,
+        extra_env: Vec::new(),
     };
     let feed_spec = |port: u16, namespace: String| spec(port, namespace, true, None, None);
     if args.only.as_deref() == Some("feed") {
         (results.rolling_restart, results.feed_lag) = crate::feed::run(args, &feed_spec, &ns).await?;
+        return Ok(());
+    }
+    if args.only.as_deref() == Some("cluster") {
+        let (n_kits, _) = if args.quick() { (200, 50) } else { (1000, 200) };
+        let kits: Vec<String> = spread(args.kits, n_kits).iter().map(|id| format!("/api/kit-json/{id}")).collect();
+        let outcome = crate::cluster::run(args, &ns, &kits, &script, &scratch).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        results.cluster = Some(outcome?);
         return Ok(());
     }
     println!("starting servers (cache on: {}, cache off: {})", args.base_port, args.base_port + 1);
@@ -212,6 +226,7 @@ pub async fn run_all(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         results.stampede = Some(stampede(args, &client, &hit, &keys).await?);
         results.memory = memory(args, &client, &hit, &keys, &spec).await?;
         (results.rolling_restart, results.feed_lag) = crate::feed::run(args, &feed_spec, &ns).await?;
+        results.cluster = Some(crate::cluster::run(args, &ns, &keys.kits, &script, &scratch).await?);
         anyhow::Ok(())
     }
     .await;
