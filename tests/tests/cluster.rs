@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 const TEST_BOUND: Duration = Duration::from_secs(60);
 
 async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_BOUND, test).await.expect("test took longer than its bound");
+    tokio::time::timeout(TEST_BOUND, Box::pin(test)).await.expect("test took longer than its bound");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn from_one_seed_every_redis_feature_works_and_entries_spread_over_the_masters() {
     let cluster = TestCluster::start();
     let seed = cluster.url(0);
-    bounded(async {
+    bounded(Box::pin(async {
         let app = TestApp::spawn_with(|s| {
             s.redis_url = Some(fkapi_api::config::Secret(seed.clone()));
         })
@@ -126,7 +126,7 @@ async fn from_one_seed_every_redis_feature_works_and_entries_spread_over_the_mas
         assert_eq!(status, StatusCode::OK);
         assert_eq!(app.get_json(&format!("/api/kits/{}", kits[1])).await.2, "MISS");
         assert_eq!(app.get_json(&format!("/api/kits/{}", kits[10])).await.2, "HIT");
-    })
+    }))
     .await;
 }
 

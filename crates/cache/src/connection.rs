@@ -123,6 +123,9 @@ struct Topology {
     masters: Vec<Master>,
 }
 
+/// Each master's id and slot ranges.
+type Signature = Vec<(String, Vec<(u16, u16)>)>;
+
 const TOPOLOGY_EVERY: Duration = Duration::from_millis(250);
 
 impl Topology {
@@ -170,7 +173,7 @@ impl Topology {
     }
 
     /// The masters' ids and slots: changes when a replica is promoted.
-    fn signature(&self) -> Vec<(String, Vec<(u16, u16)>)> {
+    fn signature(&self) -> Signature {
         self.masters.iter().map(|m| (m.id.clone(), m.slots.clone())).collect()
     }
 }
@@ -189,7 +192,7 @@ struct ClusterBackend {
 
 enum Backend {
     Single(deadpool_redis::Pool),
-    Cluster(ClusterBackend),
+    Cluster(Box<ClusterBackend>),
 }
 
 pub(crate) struct RedisLink {
@@ -306,7 +309,7 @@ impl RedisLink {
                 };
                 if cluster {
                     tracing::info!(seeds = self.urls.len(), "redis cluster mode");
-                    Ok(Backend::Cluster(self.cluster_backend()?))
+                    Ok(Backend::Cluster(Box::new(self.cluster_backend()?)))
                 } else {
                     Ok(Backend::Single(self.single_pool()?))
                 }
@@ -378,7 +381,7 @@ impl RedisLink {
         let timeout = self.op_timeout * 4;
         tokio::spawn(async move {
             let mut conn = conn;
-            let mut last: Option<Vec<(String, Vec<(u16, u16)>)>> = None;
+            let mut last: Option<Signature> = None;
             loop {
                 let mut nodes = redis::cmd("CLUSTER");
                 nodes.arg("NODES");
