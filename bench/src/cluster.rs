@@ -259,7 +259,8 @@ async fn measure(
     }
 
     println!("cluster: failover gap");
-    let server = Server::start(spec(args, port + 3, format!("{ns}cf"), seeds, Vec::new())).await?;
+    // L1 off: a HIT then comes from the promoted master, not from memory.
+    let server = Server::start(spec(args, port + 3, format!("{ns}cf"), seeds, l1_off())).await?;
     let run = failover(&client, &server, cluster, ns, paths, &mut result).await;
     server.stop().await;
     run?;
