@@ -161,7 +161,7 @@ impl Fleet {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         let mut fleet =
             Fleet { namespace: db.name.clone(), db, redis_url: redis_url(), client, instances: Vec::new(), dir };
-        crate::mark_namespace_unused(&fleet.redis_url, &fleet.namespace);
+        crate::mark_namespace_unused(&fleet.redis_url, &fleet.namespace).await;
         for index in 0..n {
             let mut env = fleet.default_env();
             adjust(index, &mut env);
