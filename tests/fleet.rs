@@ -173,7 +173,7 @@ impl Fleet {
             instances: Vec::new(),
             dir,
         };
-        crate::mark_namespace_unused(&fleet.redis_url, &fleet.namespace);
+        crate::mark_namespace_unused(&fleet.redis_url, &fleet.namespace).await;
         for index in 0..n {
             let mut env = fleet.default_env();
             adjust(index, &mut env);

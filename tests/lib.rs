@@ -265,24 +265,23 @@ pub fn clear_redis_namespace(redis_url: &str, namespace: &str) {
 /// namespace, so its first writes need not wait out the lease term that
 /// protects a leases hash Redis may have evicted (see fkapi_cache's
 /// coherence module). Only for a namespace nobody has used.
-pub fn mark_namespace_unused(redis_url: &str, namespace: &str) {
-    let redis = redis_url.to_string();
+/// Async, not on a side thread: a test's Redis may sit behind a proxy
+/// running on the test's own (current-thread) runtime.
+pub async fn mark_namespace_unused(redis_url: &str, namespace: &str) {
     let key = fkapi_cache::Namespace::new(namespace).leases_key();
-    block_on_side_thread(async move {
-        let mut mark = redis::cmd("HSETNX");
-        mark.arg(&key).arg(fkapi_cache::SINCE_FIELD).arg(0);
-        if redis.contains(',') {
-            // A cluster's seed list (tests/cluster.rs).
-            let seeds: Vec<&str> = redis.split(',').collect();
-            let Ok(client) = redis::cluster::ClusterClient::new(seeds) else { return };
-            let Ok(mut conn) = client.get_async_connection().await else { return };
-            let _: redis::RedisResult<()> = mark.query_async(&mut conn).await;
-            return;
-        }
-        let Ok(client) = redis::Client::open(redis) else { return };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    let mut mark = redis::cmd("HSETNX");
+    mark.arg(&key).arg(fkapi_cache::SINCE_FIELD).arg(0);
+    if redis_url.contains(',') {
+        // A cluster's seed list (tests/cluster.rs).
+        let seeds: Vec<&str> = redis_url.split(',').collect();
+        let Ok(client) = redis::cluster::ClusterClient::new(seeds) else { return };
+        let Ok(mut conn) = client.get_async_connection().await else { return };
         let _: redis::RedisResult<()> = mark.query_async(&mut conn).await;
-    });
+        return;
+    }
+    let Ok(client) = redis::Client::open(redis_url) else { return };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    let _: redis::RedisResult<()> = mark.query_async(&mut conn).await;
 }
 
 /// A running server with its own database and Redis namespace.
@@ -319,7 +318,7 @@ impl TestApp {
         settings.rate_limit = None;
         adjust(&mut settings);
         if let Some(url) = &settings.redis_url {
-            mark_namespace_unused(&url.0, &settings.cache.namespace);
+            mark_namespace_unused(&url.0, &settings.cache.namespace).await;
         }
         let state = AppState::new(&settings).expect("state");
         let mut background = fkapi_api::spawn_background(&state, &settings).expect("background");

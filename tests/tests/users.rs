@@ -500,10 +500,12 @@ async fn two_instances_sharing_redis_enforce_one_limit() {
 }
 
 /// A server whose Redis is behind `proxy` (each round trip then costs the
-/// proxy's delay), with the given rate limit.
+/// proxy's delay), with the given rate limit; no L1, so a hit is a Redis
+/// round trip.
 async fn behind(proxy: &DelayProxy, limit: Option<Rate>) -> TestApp {
     let url = proxy.redis_url();
     TestApp::spawn_with(move |s| {
+        s.cache.l1_max_bytes = 0;
         s.redis_url = Some(fkapi_api::config::Secret(url));
         s.cache.op_timeout = Duration::from_secs(5);
         s.entries_sample_secs = 0;
