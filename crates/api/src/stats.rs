@@ -80,15 +80,31 @@ fn render(stats: &CacheStatsBody, previous: Option<&CacheStatsBody>, interval: D
         )),
         None => out.push_str("L1: off\n"),
     }
+    let limit = |bytes: u64| if bytes == 0 { "no limit".to_string() } else { mib(bytes) };
     match &stats.redis {
-        Some(redis) => out.push_str(&format!(
-            "redis: {} used of {} ({}), {} keys, {} evicted\n",
-            mib(redis.used_memory_bytes),
-            if redis.maxmemory_bytes == 0 { "no limit".to_string() } else { mib(redis.maxmemory_bytes) },
-            redis.maxmemory_policy,
-            redis.db_keys,
-            redis.evicted_keys
-        )),
+        Some(redis) => {
+            out.push_str(&format!(
+                "redis: {} used of {} ({}), {} keys, {} evicted\n",
+                mib(redis.used_memory_bytes),
+                limit(redis.maxmemory_bytes),
+                redis.maxmemory_policy,
+                redis.db_keys,
+                redis.evicted_keys
+            ));
+            // A cluster: one line per master (the line above is their sum).
+            if redis.nodes.len() > 1 {
+                for node in &redis.nodes {
+                    out.push_str(&format!(
+                        "  master {}: {} used of {}, {} keys, {} evicted\n",
+                        node.address,
+                        mib(node.used_memory_bytes),
+                        limit(node.maxmemory_bytes),
+                        node.db_keys,
+                        node.evicted_keys
+                    ));
+                }
+            }
+        }
         None => out.push_str("redis: unreachable\n"),
     }
     out.push_str(&format!(
