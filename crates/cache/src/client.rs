@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use rand::Rng;
 use redis::Value;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -196,7 +197,15 @@ struct Inner {
     generations_script: redis::Script,
     fill_hook: RwLock<Option<FillHook>>,
     popular: PendingCounts,
+    /// Cluster only: per entry key, the scopes its last entry depended on
+    /// beyond those its query declares (found by the loader), so the next
+    /// hit reads their generations in its first round too.
+    dep_hints: RwLock<HashMap<String, Arc<[String]>>>,
 }
+
+/// Entry keys whose discovered scopes are remembered (cluster hit path);
+/// past this the table is cleared (the hints are only an optimisation).
+const MAX_DEP_HINTS: usize = 100_000;
 
 /// Cheap to clone; one per app.
 #[derive(Clone)]
@@ -310,6 +319,7 @@ impl Cache {
                 generations_script: redis::Script::new(GENERATIONS_SCRIPT),
                 fill_hook: RwLock::new(None),
                 popular: PendingCounts::default(),
+                dep_hints: RwLock::new(HashMap::new()),
             }),
         })
     }
@@ -563,54 +573,76 @@ impl Cache {
     async fn fetch(&self, entry_key: &str, declared: &[Scope]) -> Fetch {
         let prefix = self.inner.ns.generation_prefix();
         let script = &self.inner.hit_script;
-        let value = self
-            .redis("get", |mut conn| async move {
-                if !conn.is_cluster() {
-                    return script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await;
-                }
-                self.fetch_concurrently(conn, entry_key, declared).await
-            })
-            .await;
-        match value {
-            None => Fetch::Unavailable,
-            Some(Value::BulkString(raw)) => entry::decode(&Bytes::from(raw)).map_or(Fetch::Absent, Fetch::Valid),
-            Some(Value::Int(1)) => Fetch::Invalidated,
-            Some(_) => Fetch::Absent,
-        }
+        self.redis("get", |mut conn| async move {
+            if !conn.is_cluster() {
+                let value = script.key(entry_key).arg(prefix).invoke_async::<Value>(&mut conn).await?;
+                return Ok(match value {
+                    Value::BulkString(raw) => entry::decode(&Bytes::from(raw)).map_or(Fetch::Absent, Fetch::Valid),
+                    Value::Int(1) => Fetch::Invalidated,
+                    _ => Fetch::Absent,
+                });
+            }
+            self.fetch_concurrently(conn, entry_key, declared).await
+        })
+        .await
+        .unwrap_or(Fetch::Unavailable)
     }
 
-    /// The cluster's hit check, answering as `HIT_SCRIPT` does: 0 (absent),
-    /// 1 (a scope moved) or the stored value.
-    async fn fetch_concurrently(&self, conn: Conn, entry_key: &str, declared: &[Scope]) -> redis::RedisResult<Value> {
+    fn remember_deps(&self, entry_key: &str, found: Arc<[String]>) {
+        let mut hints = self.inner.dep_hints.write().unwrap_or_else(PoisonError::into_inner);
+        if hints.len() >= MAX_DEP_HINTS {
+            hints.clear();
+        }
+        hints.insert(entry_key.to_string(), found);
+    }
+
+    /// The cluster's hit check: what `HIT_SCRIPT` decides on one node.
+    async fn fetch_concurrently(&self, conn: Conn, entry_key: &str, declared: &[Scope]) -> redis::RedisResult<Fetch> {
+        let hint = self.inner.dep_hints.read().unwrap_or_else(PoisonError::into_inner).get(entry_key).cloned();
         let mut names: Vec<&str> = Vec::with_capacity(declared.len() + 1);
         names.push(EPOCH.as_str());
         names.extend(declared.iter().map(Scope::as_str).filter(|name| *name != EPOCH.as_str()));
+        let declared_count = names.len();
+        if let Some(hint) = &hint {
+            for name in hint.iter().map(String::as_str) {
+                if !names[..declared_count].contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
         let keys: Vec<String> = names.iter().map(|name| self.dep_key(name, entry_key, true)).collect();
         let mut entry_conn = conn.clone();
         let entry_read =
             async move { redis::cmd("GET").arg(entry_key).query_async::<Option<Vec<u8>>>(&mut entry_conn).await };
         let gets = keys.iter().map(|key| redis::cmd("GET").arg(key).clone()).collect::<Vec<_>>();
         let (raw, current) = futures::future::join(entry_read, conn.each::<Option<String>>(gets)).await;
-        let (Some(raw), current) = (raw?, current?) else { return Ok(Value::Int(0)) };
-        let Some(deps) = entry::decode(&Bytes::from(raw.clone())).and_then(|entry| entry.deps()) else {
-            return Ok(Value::Int(0));
-        };
+        let (Some(raw), current) = (raw?, current?) else { return Ok(Fetch::Absent) };
+        let Some(entry) = entry::decode(&Bytes::from(raw)) else { return Ok(Fetch::Absent) };
+        let Some(deps) = entry.deps() else { return Ok(Fetch::Absent) };
         let mut undeclared = Vec::new();
         for (scope, generation) in &deps {
             match names.iter().position(|name| name == scope) {
                 Some(i) if current.get(i).and_then(Option::as_deref) == Some(generation.as_str()) => {}
-                Some(_) => return Ok(Value::Int(1)),
+                Some(_) => return Ok(Fetch::Invalidated),
                 None => undeclared.push((self.dep_key(scope, entry_key, true), generation)),
             }
         }
         if !undeclared.is_empty() {
+            // Remember them, so the next hit on this key reads them in its first round.
+            let found: Arc<[String]> = deps
+                .iter()
+                .map(|(scope, _)| scope)
+                .filter(|s| !names[..declared_count].contains(&s.as_str()))
+                .cloned()
+                .collect();
+            self.remember_deps(entry_key, found);
             let gets = undeclared.iter().map(|(key, _)| redis::cmd("GET").arg(key).clone()).collect();
             let now = conn.each::<Option<String>>(gets).await?;
             if now.iter().zip(&undeclared).any(|(now, (_, then))| now.as_deref() != Some(then.as_str())) {
-                return Ok(Value::Int(1));
+                return Ok(Fetch::Invalidated);
             }
         }
-        Ok(Value::BulkString(raw))
+        Ok(Fetch::Valid(entry))
     }
 
     /// True when every recorded generation is still current.
