@@ -1,5 +1,5 @@
 use crate::ApiError;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use fkapi_cache::Cached;
 use serde::Serialize;
@@ -14,10 +14,10 @@ pub enum Visibility {
 impl Visibility {
     /// Clients may keep the body but must revalidate (a cheap 304) before
     /// reusing it, so no client cache outlives a write either.
-    fn cache_control(self) -> &'static str {
+    fn cache_control(self) -> HeaderValue {
         match self {
-            Visibility::Public => "public, max-age=0, must-revalidate",
-            Visibility::Private => "private, max-age=0, must-revalidate",
+            Visibility::Public => HeaderValue::from_static("public, max-age=0, must-revalidate"),
+            Visibility::Private => HeaderValue::from_static("private, max-age=0, must-revalidate"),
         }
     }
 }
@@ -53,13 +53,19 @@ fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
 /// If-None-Match with 304 and passes stored gzip through to clients that
 /// accept it.
 pub fn cached_response(req: &HttpRequest, cached: &Cached, visibility: Visibility) -> HttpResponse {
+    // Static names and values: a `&str` pair would be parsed and copied into
+    // a new header on every hit.
+    const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+    const ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("Accept-Encoding");
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    const GZIP: HeaderValue = HeaderValue::from_static("gzip");
     let etag = HeaderValue::from_str(&cached.etag).ok();
     let not_modified = etag.is_some() && etag_matches(req, &cached.etag);
     let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
-        .insert_header(("x-cache", cached.status.as_str()))
+        .insert_header((X_CACHE, HeaderValue::from_static(cached.status.as_str())))
         .insert_header((header::CACHE_CONTROL, visibility.cache_control()))
-        .insert_header((header::VARY, "Accept-Encoding"));
+        .insert_header((header::VARY, ACCEPT_ENCODING));
     if let Some(etag) = etag {
         response.insert_header((header::ETAG, etag));
     }
@@ -67,9 +73,9 @@ pub fn cached_response(req: &HttpRequest, cached: &Cached, visibility: Visibilit
         return response.finish();
     }
     let (body, gzip) = cached.body_for(accepts_gzip(req));
-    response.content_type("application/json");
+    response.insert_header((header::CONTENT_TYPE, JSON));
     if gzip {
-        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+        response.insert_header((header::CONTENT_ENCODING, GZIP));
     }
     response.body(body)
 }
