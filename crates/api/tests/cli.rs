@@ -72,3 +72,29 @@ async fn cache_stats_command_prints_hit_rate() {
     let stats: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(stats["per_type"]["club"]["hits"], 1);
 }
+
+/// Redis settings that cannot work stop `fkapi serve` at start, naming the
+/// setting (the URL itself is not printed: it may hold a password).
+#[test]
+fn bad_redis_settings_stop_the_server_naming_the_setting() {
+    let cases = [
+        (vec![("FKAPI_REDIS_MODE", "sharded")], "FKAPI_REDIS_MODE"),
+        (vec![("REDIS_URL", "redis://127.0.0.1:1,redis://u:secret@127.0.0.1:2/x/y")], "REDIS_URL"),
+        (vec![("REDIS_URL", "redis://127.0.0.1:1,redis://127.0.0.1:2"), ("FKAPI_REDIS_MODE", "single")], "REDIS_URL"),
+    ];
+    for (env, name) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_fkapi"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FKAPI_BIND", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run fkapi");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{env:?} started");
+        assert!(stderr.contains(name), "{env:?}: {stderr}");
+        assert!(!stderr.contains("127.0.0.1:2") && !stderr.contains("secret"), "the URL was printed: {stderr}");
+    }
+}

@@ -229,8 +229,11 @@ pub fn check_redis_urls(url: &str, mode: RedisMode) -> Result<Vec<String>, Strin
     if urls.is_empty() {
         return Err("names no node".into());
     }
-    for one in &urls {
-        one.as_str().into_connection_info().map_err(|e| format!("{one:?} did not parse: {e}"))?;
+    for (i, one) in urls.iter().enumerate() {
+        // Not the URL itself in the message: it may hold a password.
+        one.as_str()
+            .into_connection_info()
+            .map_err(|e| format!("node {} of {} did not parse: {e}", i + 1, urls.len()))?;
     }
     if urls.len() > 1 && mode == RedisMode::Single {
         return Err("several seed nodes, but FKAPI_REDIS_MODE=single".into());
