@@ -407,6 +407,16 @@ impl Cache {
         self.inner.link.as_ref()?.run(op, call).await
     }
 
+    /// [`redis`](Self::redis) for a background task (see
+    /// `RedisLink::run_in_background`).
+    pub(crate) async fn background_redis<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.inner.link.as_ref()?.run_in_background(op, call).await
+    }
+
     fn has_uncovered_invalidations(&self) -> bool {
         self.inner.failed_invalidations.load(Ordering::SeqCst)
             != self.inner.covered_invalidations.load(Ordering::SeqCst)

@@ -338,20 +338,28 @@ impl Cache {
             let was_valid = local.lease_valid();
             let sent = Instant::now();
             let applied = at.n;
-            let renewed = self
-                .redis("lease", |mut conn| async move {
-                    coherence
-                        .renew
-                        .key(&coherence.counter_key)
-                        .key(&coherence.leases_key)
-                        .arg(&coherence.instance)
-                        .arg(applied)
-                        .arg(coherence.term_ms())
-                        .invoke_async::<(i64, String)>(&mut conn)
-                        .await
-                })
-                .await;
-            let Some((extended, head)) = renewed else { continue };
+            // On the reader's own connection, not the shared one: a renewal
+            // slowed down by a saturated machine must not count against the
+            // breaker that guards request traffic (three slow renewals
+            // would send every request to the database for a cooldown). A
+            // slow renewal only shortens the lease, which runs from `sent`.
+            let mut invocation = coherence.renew.prepare_invoke();
+            invocation
+                .key(&coherence.counter_key)
+                .key(&coherence.leases_key)
+                .arg(&coherence.instance)
+                .arg(applied)
+                .arg(coherence.term_ms());
+            let call = invocation.invoke_async::<(i64, String)>(conn);
+            let renewed = match tokio::time::timeout(self.config().op_timeout * 4, call).await {
+                Ok(Ok(reply)) => reply,
+                _ => {
+                    metrics.errors.with_label_values(&["l1_lease"]).inc();
+                    reader = None;
+                    continue;
+                }
+            };
+            let (extended, head) = renewed;
             let head: u64 = head.parse().unwrap_or(0);
             if extended == 1 {
                 if !was_valid {

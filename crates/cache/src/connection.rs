@@ -472,6 +472,42 @@ impl RedisLink {
         }
     }
 
+    /// [`run`](Self::run) for a background task's operation (the change
+    /// feed's lease): four times the timeout, and a timeout is counted but
+    /// neither trips the breaker nor drops the shared connection. On a
+    /// machine saturated by request traffic a background task may wait its
+    /// turn for a while; that says nothing about Redis, and taking the
+    /// cache away from every request for a cooldown would be the wrong
+    /// answer. An error Redis or the socket returned counts as in `run`.
+    pub async fn run_in_background<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        if !self.allows() {
+            return None;
+        }
+        let attempt = async {
+            let conn = self.connection().await?;
+            call(conn).await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(self.op_timeout * 4, attempt).await {
+            Ok(Ok(value)) => {
+                self.record(op, Ok(()));
+                Some(value)
+            }
+            Ok(Err(e)) => {
+                self.record(op, Err(e));
+                None
+            }
+            Err(_) => {
+                self.metrics.errors.with_label_values(&[op]).inc();
+                tracing::debug!(op, "background redis operation timed out");
+                None
+            }
+        }
+    }
+
     /// The replicas a failover could promote in place of the master of
     /// `key`'s slot (1 while the topology is not known yet).
     fn replicas_for(cluster: &ClusterBackend, key: &str) -> usize {

@@ -112,7 +112,7 @@ impl Cache {
     ) -> Option<(bool, LeasedRecord)> {
         let key = self.namespace().aux_key(name);
         let (held, holder, left, value): (i64, String, u64, String) = self
-            .redis("lease", |mut conn| async move {
+            .background_redis("lease", |mut conn| async move {
                 CLAIM.key(&key).arg(owner).arg(millis(lease)).arg(millis(keep)).invoke_async(&mut conn).await
             })
             .await?;
@@ -132,7 +132,7 @@ impl Cache {
     ) -> Option<bool> {
         let key = self.namespace().aux_key(name);
         let written: i64 = self
-            .redis("lease", |mut conn| async move {
+            .background_redis("lease", |mut conn| async move {
                 WRITE.key(&key).arg(owner).arg(value).arg(millis(lease)).arg(millis(keep)).invoke_async(&mut conn).await
             })
             .await?;
@@ -142,17 +142,20 @@ impl Cache {
     /// Gives up `owner`'s lease on record `name` (no-op when not held).
     pub async fn release_record(&self, name: &str, owner: &str) -> bool {
         let key = self.namespace().aux_key(name);
-        self.redis("lease", |mut conn| async move { RELEASE.key(&key).arg(owner).invoke_async::<i64>(&mut conn).await })
-            .await
-            .is_some_and(|released| released == 1)
+        self.background_redis("lease", |mut conn| async move {
+            RELEASE.key(&key).arg(owner).invoke_async::<i64>(&mut conn).await
+        })
+        .await
+        .is_some_and(|released| released == 1)
     }
 
     /// The record as stored, lease untouched; `None` when Redis could not
     /// be reached.
     pub async fn read_record(&self, name: &str) -> Option<LeasedRecord> {
         let key = self.namespace().aux_key(name);
-        let (owner, left, value): (String, u64, String) =
-            self.redis("lease", |mut conn| async move { READ.key(&key).invoke_async(&mut conn).await }).await?;
+        let (owner, left, value): (String, u64, String) = self
+            .background_redis("lease", |mut conn| async move { READ.key(&key).invoke_async(&mut conn).await })
+            .await?;
         Some(LeasedRecord::from_parts(owner, left, value))
     }
 }
