@@ -449,27 +449,7 @@ impl RedisLink {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        if !self.allows() {
-            return None;
-        }
-        let attempt = async {
-            let conn = self.connection().await?;
-            call(conn).await.map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(self.op_timeout, attempt).await {
-            Ok(Ok(value)) => {
-                self.record(op, Ok(()));
-                Some(value)
-            }
-            Ok(Err(e)) => {
-                self.record(op, Err(e));
-                None
-            }
-            Err(_) => {
-                self.record(op, Err("timed out".into()));
-                None
-            }
-        }
+        self.run_within(op, call, self.op_timeout, true).await
     }
 
     /// [`run`](Self::run) for a background task's operation (the change
@@ -484,6 +464,20 @@ impl RedisLink {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.run_within(op, call, self.op_timeout * 4, false).await
+    }
+
+    async fn run_within<T, F, Fut>(
+        &self,
+        op: &'static str,
+        call: F,
+        timeout: Duration,
+        timeout_is_failure: bool,
+    ) -> Option<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         if !self.allows() {
             return None;
         }
@@ -491,13 +485,17 @@ impl RedisLink {
             let conn = self.connection().await?;
             call(conn).await.map_err(|e| e.to_string())
         };
-        match tokio::time::timeout(self.op_timeout * 4, attempt).await {
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(value)) => {
                 self.record(op, Ok(()));
                 Some(value)
             }
             Ok(Err(e)) => {
                 self.record(op, Err(e));
+                None
+            }
+            Err(_) if timeout_is_failure => {
+                self.record(op, Err("timed out".into()));
                 None
             }
             Err(_) => {
