@@ -618,6 +618,70 @@ impl AckLog {
     }
 }
 
+/// The fresh-after-write torture every tier is put through: for `run_for`,
+/// one writer per club calls `write(club, version)` with increasing versions
+/// (pausing `pause` between them) and logs each acknowledgement; `readers`
+/// readers call `read(reader, club)` (reader `r` reads `clubs[r % len]`),
+/// which answers (status, body, a label for the message), and every read
+/// must be 200 and show a version no older than the newest acknowledged
+/// when it began. Returns how many reads were checked.
+pub async fn reads_never_older_than_acknowledged_writes<W, WF, R, RF>(
+    clubs: &[i32],
+    readers: usize,
+    run_for: Duration,
+    pause: Duration,
+    write: W,
+    read: R,
+) -> usize
+where
+    W: Fn(i32, u64) -> WF + Send + Sync + 'static,
+    WF: std::future::Future<Output = ()> + Send + 'static,
+    R: Fn(usize, i32) -> RF + Send + Sync + 'static,
+    RF: std::future::Future<Output = (reqwest::StatusCode, Value, String)> + Send + 'static,
+{
+    use std::sync::Arc;
+    use std::time::Instant;
+    let started = Instant::now();
+    let acked: Arc<Vec<AckLog>> = Arc::new(clubs.iter().map(|_| AckLog::new(started)).collect());
+    let deadline = started + run_for;
+    let (write, read) = (Arc::new(write), Arc::new(read));
+    let mut tasks = Vec::new();
+    for (slot, &club) in clubs.iter().enumerate() {
+        let (write, acked) = (write.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut version = 0u64;
+            while Instant::now() < deadline {
+                version += 1;
+                write(club, version).await;
+                acked[slot].acknowledged(version);
+                tokio::time::sleep(pause).await;
+            }
+            0usize
+        }));
+    }
+    for reader in 0..readers {
+        let (read, acked) = (read.clone(), acked.clone());
+        let slot = reader % clubs.len();
+        let club = clubs[slot];
+        tasks.push(tokio::spawn(async move {
+            let mut checked = 0usize;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let (status, body, label) = read(reader, club).await;
+                assert_eq!(status, reqwest::StatusCode::OK);
+                acked[slot].assert_not_older(began, &body, &format!("{label}: a read of club {club}"));
+                checked += 1;
+            }
+            checked
+        }));
+    }
+    let mut reads = 0;
+    for task in tasks {
+        reads += task.await.expect("torture task");
+    }
+    reads
+}
+
 /// The version a test name ends with: "Hot Club 3 v12" → 12 (0 if none).
 pub fn version_of(name: &str) -> u64 {
     name.rsplit('v').next().and_then(|v| v.parse().ok()).unwrap_or(0)

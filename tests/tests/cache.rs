@@ -3,7 +3,7 @@
 //! fails when caching or invalidation is switched off.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fkapi_tests::{header, json, AckLog, StatusCode, TestApp, TestRedis, Value};
+use fkapi_tests::{header, json, reads_never_older_than_acknowledged_writes, StatusCode, TestApp, TestRedis, Value};
 use futures::future::FutureExt;
 use reqwest::Method;
 use std::sync::Arc;
@@ -114,46 +114,28 @@ async fn a_slow_reader_cannot_put_old_rows_back() {
 #[tokio::test]
 async fn concurrent_reads_never_go_back_in_time() {
     let app = Arc::new(TestApp::spawn().await);
-    let started = Instant::now();
-    // Per club: when each version's write was acknowledged.
-    let acked: Arc<Vec<AckLog>> = Arc::new((0..3).map(|_| AckLog::new(started)).collect());
     for club in 1..=3 {
         rename_club(&app, club, &format!("Hot Club {club} v0")).await;
     }
-    let deadline = started + Duration::from_secs(3);
-    let mut tasks = Vec::new();
-    for club in 1..=3i32 {
-        let (app, acked) = (app.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut version = 0u64;
-            while Instant::now() < deadline {
-                version += 1;
-                rename_club(&app, club, &format!("Hot Club {club} v{version}")).await;
-                acked[(club - 1) as usize].acknowledged(version);
-                tokio::time::sleep(Duration::from_millis(15)).await;
-            }
-            0usize
-        }));
-    }
-    for reader in 0..12 {
-        let (app, acked) = (app.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut checked = 0usize;
-            while Instant::now() < deadline {
-                let club = (reader % 3) + 1;
-                let began = Instant::now();
+    let (writer, reader) = (app.clone(), app.clone());
+    let reads = reads_never_older_than_acknowledged_writes(
+        &[1, 2, 3],
+        12,
+        Duration::from_secs(3),
+        Duration::from_millis(15),
+        move |club, version| {
+            let app = writer.clone();
+            async move { rename_club(&app, club, &format!("Hot Club {club} v{version}")).await }
+        },
+        move |_, club| {
+            let app = reader.clone();
+            async move {
                 let (status, body, cache) = app.get_json(&format!("/api/clubs/{club}")).await;
-                assert_eq!(status, StatusCode::OK);
-                acked[club - 1].assert_not_older(began, &body, &format!("a read of club {club} ({cache})"));
-                checked += 1;
+                (status, body, format!("x-cache {cache}"))
             }
-            checked
-        }));
-    }
-    let mut reads = 0;
-    for task in tasks {
-        reads += task.await.unwrap();
-    }
+        },
+    )
+    .await;
     assert!(reads > 100, "only {reads} reads checked");
     assert!(app.metric("fkapi_cache_hits_total", &[("cache_type", "club")]).await > 0.0, "the cache was exercised");
 }

@@ -8,7 +8,7 @@
 
 use fkapi_tests::cluster::TestCluster;
 use fkapi_tests::fleet::Fleet;
-use fkapi_tests::{json, AckLog, StatusCode, TestApp, Value};
+use fkapi_tests::{json, reads_never_older_than_acknowledged_writes, StatusCode, TestApp, Value};
 use reqwest::Method;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -155,43 +155,27 @@ async fn two_instances_on_a_cluster_never_serve_a_read_older_than_an_acknowledge
             rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v0")).await;
             fleet.get_json(1, &format!("/api/clubs/{club}")).await;
         }
-        let started = Instant::now();
-        let acked: Arc<Vec<AckLog>> = Arc::new(clubs.iter().map(|_| AckLog::new(started)).collect());
-        let deadline = started + Duration::from_secs(4);
-        let mut tasks = Vec::new();
-        for (slot, club) in clubs.into_iter().enumerate() {
-            let (fleet, acked) = (fleet.clone(), acked.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut version = 0u64;
-                while Instant::now() < deadline {
-                    version += 1;
+        let (writer, reader) = (fleet.clone(), fleet.clone());
+        let reads = reads_never_older_than_acknowledged_writes(
+            &clubs,
+            6,
+            Duration::from_secs(4),
+            Duration::from_millis(30),
+            move |club, version| {
+                let fleet = writer.clone();
+                async move {
                     rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v{version}")).await;
-                    acked[slot].acknowledged(version);
-                    tokio::time::sleep(Duration::from_millis(30)).await;
                 }
-                0usize
-            }));
-        }
-        for reader in 0..6usize {
-            let (fleet, acked) = (fleet.clone(), acked.clone());
-            tasks.push(tokio::spawn(async move {
-                let slot = reader % clubs.len();
-                let club = clubs[slot];
-                let mut checked = 0usize;
-                while Instant::now() < deadline {
-                    let began = Instant::now();
+            },
+            move |_, club| {
+                let fleet = reader.clone();
+                async move {
                     let (status, body, cache) = fleet.get_json(1, &format!("/api/clubs/{club}")).await;
-                    assert_eq!(status, StatusCode::OK);
-                    acked[slot].assert_not_older(began, &body, &format!("a read of club {club} ({cache})"));
-                    checked += 1;
+                    (status, body, format!("instance 1 ({cache})"))
                 }
-                checked
-            }));
-        }
-        let mut reads = 0;
-        for task in tasks {
-            reads += task.await.unwrap();
-        }
+            },
+        )
+        .await;
         assert!(reads > 100, "only {reads} reads checked");
         let hits = |tier: &'static str| {
             let fleet = fleet.clone();

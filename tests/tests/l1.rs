@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fkapi_tests::fleet::Fleet;
-use fkapi_tests::{json, AckLog, StatusCode, TestApp, TestRedis, Value};
+use fkapi_tests::{json, reads_never_older_than_acknowledged_writes, StatusCode, TestApp, TestRedis, Value};
 use reqwest::Method;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
@@ -112,45 +112,28 @@ async fn three_instances_never_serve_a_read_older_than_the_last_acknowledged_wri
             warm_l1(&fleet, reader, &format!("/api/clubs/{club}"), "club").await;
         }
     }
-    let started = Instant::now();
-    let acked: Arc<Vec<AckLog>> = Arc::new(clubs.iter().map(|_| AckLog::new(started)).collect());
-    let deadline = started + Duration::from_secs(4);
-    let mut tasks = Vec::new();
-    for (slot, club) in clubs.into_iter().enumerate() {
-        let (fleet, acked) = (fleet.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut version = 0u64;
-            while Instant::now() < deadline {
-                version += 1;
-                rename_club_on(&fleet, 0, club, &format!("Fleet Club {club} v{version}")).await;
-                acked[slot].acknowledged(version);
-                tokio::time::sleep(Duration::from_millis(40)).await;
-            }
-            0usize
-        }));
-    }
-    for reader in 0..8usize {
-        let (fleet, acked) = (fleet.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let instance = 1 + reader % 2;
-            let slot = (reader / 2) % clubs.len();
-            let club = clubs[slot];
-            let mut checked = 0usize;
-            while Instant::now() < deadline {
-                let began = Instant::now();
+    let (writer, reader) = (fleet.clone(), fleet.clone());
+    let reads = reads_never_older_than_acknowledged_writes(
+        &clubs,
+        8,
+        Duration::from_secs(4),
+        Duration::from_millis(40),
+        move |club, version| {
+            let fleet = writer.clone();
+            async move { rename_club_on(&fleet, 0, club, &format!("Fleet Club {club} v{version}")).await }
+        },
+        // Readers alternate between instances 1 and 2 per pair of clubs, so
+        // each instance reads every club.
+        move |index, club| {
+            let fleet = reader.clone();
+            let instance = 1 + (index / clubs.len()) % 2;
+            async move {
                 let (status, body, cache) = fleet.get_json(instance, &format!("/api/clubs/{club}")).await;
-                assert_eq!(status, StatusCode::OK);
-                let what = format!("instance {instance}: a read of club {club} ({cache})");
-                acked[slot].assert_not_older(began, &body, &what);
-                checked += 1;
+                (status, body, format!("instance {instance} ({cache})"))
             }
-            checked
-        }));
-    }
-    let mut reads = 0;
-    for task in tasks {
-        reads += task.await.unwrap();
-    }
+        },
+    )
+    .await;
     assert!(reads > 100, "only {reads} reads checked");
     for reader in [1, 2] {
         let local = fleet.metric(reader, "fkapi_cache_hits_total", &[("cache_type", "club"), ("tier", "local")]).await;
