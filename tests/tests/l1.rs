@@ -261,3 +261,73 @@ async fn redis_outage_with_l1_serves_nothing_older_than_a_write() {
     }
     assert_eq!(last, "HIT", "caching resumes by itself");
 }
+
+/// How often `keyword` was counted in the popularity list `list`.
+async fn searched(app: &TestApp, list: &str, keyword: &str) -> f64 {
+    let cache = app.state.cache();
+    assert!(cache.flush_popular().await);
+    let key = cache.namespace().aux_key(&format!("popular:{list}"));
+    let mut conn = redis::Client::open(fkapi_tests::redis_url()).unwrap().get_connection().unwrap();
+    redis::cmd("ZSCORE").arg(key).arg(keyword).query::<Option<f64>>(&mut conn).unwrap().unwrap_or(0.0)
+}
+
+/// Reads `path` until an answer comes by target (before routing), and
+/// returns the by-target count after it.
+async fn until_answered_by_target(app: &TestApp, path: &str) -> f64 {
+    let began = Instant::now();
+    loop {
+        let before = app.metric("fkapi_cache_l1_target_hits_total", &[]).await;
+        let (status, _, cache) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let after = app.metric("fkapi_cache_l1_target_hits_total", &[]).await;
+        if after > before {
+            assert_eq!(cache, "HIT");
+            return after;
+        }
+        assert!(began.elapsed() < Duration::from_secs(10), "{path} was never answered by target");
+    }
+}
+
+/// Answers by target skip routing, so they must still do what the routed
+/// request does: be as fresh as L1 (a write in between is seen at once),
+/// be counted under their route, count a search's keyword for warming,
+/// and never happen for a route whose answer also depends on the clock.
+#[tokio::test]
+async fn answers_by_target_are_fresh_counted_and_only_for_fixed_targets() {
+    let app = TestApp::spawn().await;
+    let club = "/api/clubs/15";
+    let by_target = until_answered_by_target(&app, club).await;
+    let route = [("method", "GET"), ("route", "/api/clubs/{club_id}"), ("status", "200")];
+    let counted = app.metric("fkapi_http_requests_total", &route).await;
+    assert_eq!(app.get_json(club).await.2, "HIT");
+    assert_eq!(app.metric("fkapi_cache_l1_target_hits_total", &[]).await, by_target + 1.0);
+    assert_eq!(app.metric("fkapi_http_requests_total", &route).await, counted + 1.0, "counted under its route");
+
+    let (status, body) = app.admin_json(Method::PATCH, club, &json!({ "name": "Renamed By Target" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body, cache) = app.get_json(club).await;
+    assert_eq!(body["name"], "Renamed By Target", "an answer by target outlived a write ({cache})");
+    until_answered_by_target(&app, club).await;
+    assert_eq!(app.get_json(club).await.1["name"], "Renamed By Target");
+
+    let search = "/api/clubs/search?keyword=arsenal";
+    until_answered_by_target(&app, search).await;
+    let before_search = searched(&app, "search_clubs", "arsenal").await;
+    let (_, found, _) = app.get_json(search).await;
+    assert!(!found.as_array().unwrap().is_empty(), "{found}");
+    assert_eq!(
+        searched(&app, "search_clubs", "arsenal").await,
+        before_search + 1.0,
+        "an answer by target counts its keyword"
+    );
+
+    let before = app.metric("fkapi_cache_l1_target_hits_total", &[]).await;
+    for _ in 0..4 {
+        assert_eq!(app.get_json("/api/random-kits/").await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        app.metric("fkapi_cache_l1_target_hits_total", &[]).await,
+        before,
+        "a route keyed by the clock was answered by target"
+    );
+}

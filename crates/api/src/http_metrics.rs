@@ -29,7 +29,7 @@ pub const RATE_LIMITED: &str = "rate_limited";
 
 /// Put in the extensions of a response to count it under this route label
 /// instead of the route that matched (or did not match) its request.
-pub struct RoutePattern(pub &'static str);
+pub struct RoutePattern(pub std::sync::Arc<str>);
 
 /// Status codes with a handle resolved on first use; others take the slow
 /// path (a labelled lookup per request), which only odd codes need.

@@ -4,6 +4,7 @@
 pub mod app;
 #[cfg(feature = "bench")]
 mod bench_route;
+mod by_target;
 pub mod config;
 mod db_queries;
 pub mod domains;

@@ -16,6 +16,7 @@ use futures::future::LocalBoxFuture;
 use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -100,9 +101,9 @@ where
             let elapsed = started.elapsed();
             match outcome {
                 Ok(mut response) => {
-                    let relabelled = response.response().extensions().get::<RoutePattern>().map(|p| p.0);
+                    let relabelled = response.response().extensions().get::<RoutePattern>().map(|p| Arc::clone(&p.0));
                     let route = match relabelled {
-                        Some(label) => worker.routes.by_pattern(label),
+                        Some(label) => worker.routes.by_pattern(&label),
                         None => worker.routes.of(response.request()),
                     };
                     let status = response.status();
@@ -116,8 +117,8 @@ where
                 // the label its response names, if any.
                 Err(err) => {
                     let mut response = err.error_response();
-                    let label = response.extensions().get::<RoutePattern>().map_or(UNMATCHED, |p| p.0);
-                    let route = worker.routes.by_pattern(label);
+                    let label = response.extensions().get::<RoutePattern>().map(|p| Arc::clone(&p.0));
+                    let route = worker.routes.by_pattern(label.as_deref().unwrap_or(UNMATCHED));
                     let status = response.status();
                     route.record(&method, status, elapsed, queries);
                     response.headers_mut().insert(REQUEST_ID, id);

@@ -243,7 +243,7 @@ fn refusal(decision: &RateDecision, rate: Rate) -> (ApiError, HttpResponse) {
     let mut response = error.error_response();
     set_headers(response.headers_mut(), decision);
     // Counted apart from the routes: a refused request may never have been routed.
-    response.extensions_mut().insert(RoutePattern(RATE_LIMITED));
+    response.extensions_mut().insert(RoutePattern(Arc::from(RATE_LIMITED)));
     (error, response)
 }
 

@@ -9,7 +9,7 @@ use crate::connection::{Conn, RedisLink};
 use crate::entry::{self, Entry, Meta};
 use crate::flight::{Flights, Outcome};
 use crate::key::Namespace;
-use crate::local::{LocalTier, Stamp};
+use crate::local::{LocalEntry, LocalTier, Stamp, TargetAnswer};
 use crate::metrics::CacheMetrics;
 use crate::popular::PendingCounts;
 use crate::registry::{CacheKey, CacheType};
@@ -126,15 +126,53 @@ pub struct Cached {
     pub body: Bytes,
     pub compressed: bool,
     pub etag: Arc<str>,
+    /// The L1 entry this answer came from, when the next request for the
+    /// same target may be answered from it directly
+    /// ([`Cache::remember_target`]).
+    pub local: Option<LocalAnswer>,
+}
+
+/// An L1 entry an answer came from, with its cache type; opaque outside
+/// the cache.
+#[derive(Clone)]
+pub struct LocalAnswer {
+    entry: LocalEntry,
+    cache_type: &'static CacheType,
+}
+
+impl std::fmt::Debug for LocalAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAnswer").field("cache_type", &self.cache_type.name).finish_non_exhaustive()
+    }
+}
+
+impl LocalAnswer {
+    /// Only types whose key is a function of the request target qualify.
+    fn of(entry: Option<LocalEntry>, cache_type: &'static CacheType) -> Option<LocalAnswer> {
+        entry.filter(|_| cache_type.fixed_by_target).map(|entry| LocalAnswer { entry, cache_type })
+    }
+}
+
+/// A request answered by its target ([`Cache::answer_for_target`]).
+pub struct TargetHit {
+    pub cached: Cached,
+    /// The route label the answer was first routed to.
+    pub route: Arc<str>,
 }
 
 impl Cached {
     fn from_entry(entry: Entry, status: CacheStatus) -> Self {
-        Cached { status, body: entry.body, compressed: entry.meta.compressed, etag: entry.meta.etag }
+        Cached { status, body: entry.body, compressed: entry.meta.compressed, etag: entry.meta.etag, local: None }
     }
 
     fn from_loaded(loaded: &Loaded, status: CacheStatus) -> Self {
-        Cached { status, body: loaded.body.clone(), compressed: loaded.compressed, etag: Arc::clone(&loaded.etag) }
+        Cached {
+            status,
+            body: loaded.body.clone(),
+            compressed: loaded.compressed,
+            etag: Arc::clone(&loaded.etag),
+            local: None,
+        }
     }
 
     /// The body to send and whether it is gzip: stored gzip goes out as it is
@@ -687,7 +725,8 @@ impl Cache {
     }
 
     /// Copies an entry into L1, unless an invalidation of its scopes was
-    /// applied since `stamp` (taken before the read that produced it).
+    /// applied since `stamp` (taken before the read that produced it);
+    /// returns the stored entry.
     async fn fill_local(
         &self,
         entry_key: &str,
@@ -695,8 +734,8 @@ impl Cache {
         deps: &[(String, String)],
         body: &Bytes,
         meta: &Meta,
-    ) {
-        let (Some(local), Some(stamp)) = (&self.inner.local, stamp) else { return };
+    ) -> Option<LocalEntry> {
+        let (Some(local), Some(stamp)) = (&self.inner.local, stamp) else { return None };
         let scopes = deps.iter().map(|(scope, _)| scope.as_str());
         let (etag, compressed) = (Arc::clone(&meta.etag), meta.compressed);
         local
@@ -710,7 +749,55 @@ impl Cache {
                 meta.expires_at_ms,
                 meta.delta_ms,
             )
-            .await;
+            .await
+    }
+
+    /// Answers a request by its target (path and query) alone, before any
+    /// routing or parsing, when an earlier request for the same target was
+    /// answered from an L1 entry that is still servable (the checks of an
+    /// L1 hit, on that entry). An entry due for its early refresh is not
+    /// answered here, so the routed request refreshes it.
+    pub async fn answer_for_target(&self, target: &str) -> Option<TargetHit> {
+        let local = self.inner.local.as_ref()?;
+        let answer = local.get_target(target).await?;
+        let entry = &answer.entry;
+        if self.xfetch_due(entry.delta_ms, entry.expires_at_ms, now_ms()) {
+            return None;
+        }
+        answer.hits.inc();
+        self.inner.metrics.target_hits.inc();
+        if let Some((list, member)) = &answer.popular {
+            self.count_popular(list, member);
+        }
+        let cached = Cached {
+            status: CacheStatus::Hit,
+            body: entry.body.clone(),
+            compressed: entry.compressed,
+            etag: Arc::clone(&entry.etag),
+            local: None,
+        };
+        Some(TargetHit { cached, route: Arc::clone(&answer.route) })
+    }
+
+    /// Remembers that a request for `target`, routed to `route`, was
+    /// answered from `answer`, so the next one is answered by
+    /// [`Self::answer_for_target`]. `popular` is the popularity count the
+    /// routed request made, which an answer by target makes too.
+    ///
+    /// Only for targets whose answer is a function of the target itself:
+    /// the same path and query always map to the same cache key (types
+    /// chosen by the clock opt out, see [`CacheType::chosen_by_clock`]),
+    /// and the route does nothing on a hit but answer.
+    pub async fn remember_target(
+        &self,
+        target: &str,
+        answer: LocalAnswer,
+        route: Arc<str>,
+        popular: Option<(&'static str, Arc<str>)>,
+    ) {
+        let Some(local) = &self.inner.local else { return };
+        let hits = self.inner.metrics.hits.with_label_values(&[answer.cache_type.name, "local"]);
+        local.insert_target(target.to_string(), TargetAnswer { entry: answer.entry, route, popular, hits }).await;
     }
 
     /// The one call a domain crate makes: answer from the cache when a
@@ -731,22 +818,29 @@ impl Cache {
             metrics.bypass.with_label_values(&[cache_type]).inc();
             let body = loader(LoadCtx::new(None, String::new())).await?;
             let etag: Arc<str> = entry::etag_of(&body).into();
-            return Ok(Cached { status: CacheStatus::Bypass, body: Bytes::from(body), compressed: false, etag });
+            return Ok(Cached {
+                status: CacheStatus::Bypass,
+                body: Bytes::from(body),
+                compressed: false,
+                etag,
+                local: None,
+            });
         }
         let entry_key = self.inner.ns.entry_key(&query.key);
         let seq = self.inner.local_seq.load(Ordering::SeqCst);
         if let Some(local) = &self.inner.local {
             if let Some(hit) = local.get(&entry_key).await {
                 metrics.hits.with_label_values(&[cache_type, "local"]).inc();
+                let hit_type = query.cache_type;
                 if self.xfetch_due(hit.delta_ms, hit.expires_at_ms, now_ms()) {
                     self.spawn_refresh(query, entry_key, seq, loader);
                 }
-                let etag = Arc::clone(&hit.etag);
                 return Ok(Cached {
                     status: CacheStatus::Hit,
                     body: hit.body.clone(),
                     compressed: hit.compressed,
-                    etag,
+                    etag: Arc::clone(&hit.etag),
+                    local: LocalAnswer::of(Some(hit), hit_type),
                 });
             }
         }
@@ -762,13 +856,15 @@ impl Cache {
                 let now = now_ms();
                 if now < entry.meta.expires_at_ms {
                     metrics.hits.with_label_values(&[cache_type, "redis"]).inc();
+                    let mut stored = None;
                     if let (Some(_), Some(deps)) = (stamp, entry.deps()) {
-                        self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
+                        stored = self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
                     }
+                    let local = LocalAnswer::of(stored, query.cache_type);
                     if self.xfetch_due(entry.meta.delta_ms, entry.meta.expires_at_ms, now) {
                         self.spawn_refresh(query, entry_key, seq, loader);
                     }
-                    return Ok(Cached::from_entry(entry, CacheStatus::Hit));
+                    return Ok(Cached { local, ..Cached::from_entry(entry, CacheStatus::Hit) });
                 }
                 if query.cache_type.serves_stale {
                     metrics.stale.with_label_values(&[cache_type]).inc();

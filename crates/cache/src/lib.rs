@@ -44,7 +44,7 @@ pub mod scope;
 mod stats;
 pub mod ttl;
 
-pub use client::{Cache, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx};
+pub use client::{Cache, CacheError, CacheStatus, Cached, CachedQuery, FillHook, LoadCtx, LocalAnswer, TargetHit};
 pub use coherence::{lease_margin, SINCE_FIELD};
 pub use config::{CacheConfig, RedisMode};
 pub use connection::check_redis_urls;

@@ -8,6 +8,13 @@
 //! indexed by a hash of the scope name: bounded memory, and a collision
 //! only costs an extra miss.
 //!
+//! The same moka cache also holds *target answers*: the entry a request
+//! target (path and query) was last answered from, so the next request for
+//! it is answered before routing (see [`crate::Cache::answer_for_target`]).
+//! A target answer is served under exactly the checks above, on the entry it
+//! points to, so it can never be newer-looking than the entry itself. Entry
+//! keys start with the namespace and targets with `/`, so they never meet.
+//!
 //! The counters hold the *tick* (a local count of applied invalidations) of
 //! the last invalidation that touched them. A fill takes the tick before its
 //! Redis read (or before its generation read, for an origin load); when it
@@ -53,6 +60,34 @@ impl std::ops::Deref for LocalEntry {
     }
 }
 
+/// What the moka cache holds under a key.
+#[derive(Clone)]
+enum Held {
+    /// An entry, under its cache key.
+    Entry(LocalEntry),
+    /// The entry a request target was answered from, under the target.
+    Target(Arc<TargetAnswer>),
+}
+
+impl Held {
+    fn entry(&self) -> &LocalEntry {
+        match self {
+            Held::Entry(entry) => entry,
+            Held::Target(answer) => &answer.entry,
+        }
+    }
+}
+
+/// A request target's answer: its entry and what a request answered from
+/// it must still do or report (its route label, a popularity count, the
+/// resolved hit counter).
+pub(crate) struct TargetAnswer {
+    pub entry: LocalEntry,
+    pub route: Arc<str>,
+    pub popular: Option<(&'static str, Arc<str>)>,
+    pub hits: prometheus::IntCounter,
+}
+
 /// The tick taken before a fill's read; see the module comment.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stamp(u64);
@@ -76,7 +111,7 @@ impl Lease {
 
 /// The L1 tier of one instance.
 pub(crate) struct LocalTier {
-    entries: moka::future::Cache<String, LocalEntry>,
+    entries: moka::future::Cache<String, Held>,
     slots: Box<[AtomicU64]>,
     /// Tick of the last flush (gap, epoch invalidation, lapsed lease).
     epoch: AtomicU64,
@@ -88,20 +123,26 @@ pub(crate) struct LocalTier {
 
 struct EntryExpiry;
 
-impl moka::Expiry<String, LocalEntry> for EntryExpiry {
-    fn expire_after_create(&self, _key: &String, value: &LocalEntry, _created_at: Instant) -> Option<Duration> {
-        Some(Duration::from_millis(value.expires_at_ms.saturating_sub(crate::client::now_ms())))
+impl moka::Expiry<String, Held> for EntryExpiry {
+    fn expire_after_create(&self, _key: &String, value: &Held, _created_at: Instant) -> Option<Duration> {
+        Some(Duration::from_millis(value.entry().expires_at_ms.saturating_sub(crate::client::now_ms())))
     }
 }
 
 impl LocalTier {
     /// A tier holding at most `max_bytes` of entries (bodies, keys and a
-    /// fixed overhead each).
+    /// fixed overhead each). A target answer weighs as much as its entry
+    /// again, since it may keep a replaced entry's body alive: the bound
+    /// over-counts rather than under-counts.
     pub fn new(max_bytes: u64) -> LocalTier {
         let entries = moka::future::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &String, value: &LocalEntry| {
-                value.weight.saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+            .weigher(|key: &String, value: &Held| {
+                let extra = match value {
+                    Held::Entry(_) => key.len(),
+                    Held::Target(answer) => key.len() + answer.route.len(),
+                };
+                value.entry().weight.saturating_add(u32::try_from(extra).unwrap_or(u32::MAX))
             })
             .expire_after(EntryExpiry)
             .build();
@@ -168,20 +209,46 @@ impl LocalTier {
         self.apply([EPOCH.as_str()]);
     }
 
+    /// Whether `entry` may be served now: the lease holds, no flush and no
+    /// invalidation of its scopes was applied since its data was read, and
+    /// it has not expired.
+    fn servable(&self, entry: &LocalEntry) -> bool {
+        self.lease_valid()
+            && entry.epoch == self.epoch.load(Ordering::SeqCst)
+            && entry.stamps.iter().all(|(slot, seen)| self.slots[usize::from(*slot)].load(Ordering::SeqCst) == *seen)
+            && crate::client::now_ms() < entry.expires_at_ms
+    }
+
     /// A servable entry for `key`, if any.
     pub async fn get(&self, key: &str) -> Option<LocalEntry> {
         if !self.lease_valid() {
             return None;
         }
-        let entry = self.entries.get(key).await?;
-        let current = entry.epoch == self.epoch.load(Ordering::SeqCst)
-            && entry.stamps.iter().all(|(slot, seen)| self.slots[usize::from(*slot)].load(Ordering::SeqCst) == *seen)
-            && crate::client::now_ms() < entry.expires_at_ms;
-        current.then_some(entry)
+        match self.entries.get(key).await? {
+            Held::Entry(entry) if self.servable(&entry) => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// The servable answer remembered for a request target, if any.
+    pub async fn get_target(&self, target: &str) -> Option<Arc<TargetAnswer>> {
+        match self.entries.get(target).await? {
+            Held::Target(answer) if self.servable(&answer.entry) => Some(answer),
+            _ => None,
+        }
+    }
+
+    /// Remembers the entry a request target was answered from (only while
+    /// that entry is still servable; [`Self::get_target`] checks again).
+    pub async fn insert_target(&self, target: String, answer: TargetAnswer) {
+        if self.servable(&answer.entry) {
+            self.entries.insert(target, Held::Target(Arc::new(answer))).await;
+        }
     }
 
     /// Stores an entry whose data was read after `stamp` was taken, unless
-    /// an invalidation of one of its scopes was applied since.
+    /// an invalidation of one of its scopes was applied since; returns it
+    /// when stored.
     #[allow(clippy::too_many_arguments)]
     pub async fn insert<'a>(
         &self,
@@ -193,10 +260,10 @@ impl LocalTier {
         etag: Arc<str>,
         expires_at_ms: u64,
         delta_ms: u64,
-    ) -> bool {
+    ) -> Option<LocalEntry> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         if epoch > stamp.0 {
-            return false;
+            return None;
         }
         let mut stamps: Vec<(u16, u64)> = Vec::new();
         for scope in scopes {
@@ -206,7 +273,7 @@ impl LocalTier {
             let slot = self.slot(scope);
             let seen = self.slots[slot].load(Ordering::SeqCst);
             if seen > stamp.0 {
-                return false;
+                return None;
             }
             let slot = u16::try_from(slot).unwrap_or(u16::MAX);
             if !stamps.iter().any(|(s, _)| *s == slot) {
@@ -224,8 +291,8 @@ impl LocalTier {
             epoch,
             weight,
         }));
-        self.entries.insert(key, entry).await;
-        true
+        self.entries.insert(key, Held::Entry(entry.clone())).await;
+        Some(entry)
     }
 
     /// Entries held and their weighed size in bytes (moka's counts, which
@@ -256,6 +323,7 @@ mod tests {
             1,
         )
         .await
+        .is_some()
     }
 
     fn leased() -> LocalTier {

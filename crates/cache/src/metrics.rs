@@ -24,6 +24,9 @@ pub struct CacheMetrics {
     pub l1_lease_valid: IntGauge,
     pub l1_applied: IntCounter,
     pub l1_flushes: IntCounter,
+    /// L1 hits answered by request target, before routing (also counted
+    /// in `hits` under their cache type).
+    pub target_hits: IntCounter,
     /// How long writes waited for every L1 to acknowledge, by outcome.
     pub ack_duration: HistogramVec,
 }
@@ -94,6 +97,10 @@ impl CacheMetrics {
             l1_flushes: plain_counter(
                 "fkapi_cache_l1_flushes_total",
                 "Times this instance emptied its L1 (stream gap, lapsed lease, epoch)",
+            )?,
+            target_hits: plain_counter(
+                "fkapi_cache_l1_target_hits_total",
+                "L1 hits answered by request target before routing (also in fkapi_cache_hits_total{tier=\"local\"})",
             )?,
             ack_duration,
             misses: counter("fkapi_cache_misses_total", "Requests that found no valid entry", "cache_type")?,

@@ -25,15 +25,26 @@ pub struct CacheType {
     /// Routes of this type may answer with an expired (never an
     /// invalidated) entry while it refreshes.
     pub serves_stale: bool,
+    /// The key of a request is a function of its target (path and query)
+    /// alone, so an answer may be found again by target; false for types
+    /// whose key also depends on the clock (a default seed that rotates).
+    pub fixed_by_target: bool,
 }
 
 impl CacheType {
     pub const fn new(name: &'static str, prefix: &'static str, ttl: TtlClass) -> CacheType {
-        CacheType { name, prefix, ttl, serves_stale: false }
+        CacheType { name, prefix, ttl, serves_stale: false, fixed_by_target: true }
     }
 
     pub const fn serving_stale(mut self) -> CacheType {
         self.serves_stale = true;
+        self
+    }
+
+    /// The key of a request also depends on the clock: never answered by
+    /// target ([`crate::Cache::answer_for_target`]).
+    pub const fn chosen_by_clock(mut self) -> CacheType {
+        self.fixed_by_target = false;
         self
     }
 

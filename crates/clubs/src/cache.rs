@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 pub static CLUB: CacheType = CacheType::new("club", "club", TtlClass::VeryLong).serving_stale();
 
 /// `GET /api/random-clubs/`; key `random_clubs_seed_<s>_page_<p>_page_size_<n>` (one shuffle per seed).
-pub static RANDOM_CLUBS: CacheType = CacheType::new("random_clubs", "random_clubs", TtlClass::Short).serving_stale();
+pub static RANDOM_CLUBS: CacheType =
+    CacheType::new("random_clubs", "random_clubs", TtlClass::Short).serving_stale().chosen_by_clock();
 
 static CACHE_TYPES: [&CacheType; 2] = [&CLUB, &RANDOM_CLUBS];
 

@@ -26,7 +26,8 @@ pub static CLUB_KITS: CacheType = CacheType::new("club_kits", "club_kits", TtlCl
 pub static KITS_BULK: CacheType = CacheType::new("kits_bulk", "kits_bulk", TtlClass::Medium).serving_stale();
 
 /// `GET /api/random-kits/`; key `random_kits_seed_<s>_page_<p>_page_size_<n>` (one shuffle per seed).
-pub static RANDOM_KITS: CacheType = CacheType::new("random_kits", "random_kits", TtlClass::Short).serving_stale();
+pub static RANDOM_KITS: CacheType =
+    CacheType::new("random_kits", "random_kits", TtlClass::Short).serving_stale().chosen_by_clock();
 
 static CACHE_TYPES: [&CacheType; 5] = [&KIT_JSON, &KIT_LIST, &CLUB_KITS, &KITS_BULK, &RANDOM_KITS];
 

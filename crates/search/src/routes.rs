@@ -6,7 +6,10 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use fkapi_cache::{Cached, CachedQuery};
 use fkapi_kits::{Brand, Competition};
 use fkapi_seasons::SeasonSummary;
-use fkapi_web::{cached_response, json_bytes, param_names, ApiError, AppContext, ErrorBody, QueryPairs, Visibility};
+use fkapi_web::{
+    cached_response, count_when_reused, json_bytes, param_names, ApiError, AppContext, ErrorBody, QueryPairs,
+    Visibility,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
@@ -68,8 +71,10 @@ async fn respond<S: Search>(req: &HttpRequest, ctx: &AppContext, keyword: Keywor
     // Counted in memory and flushed in the background: `warm-cache --search`
     // warms the most searched keywords.
     ctx.cache.count_popular(S::CACHE_TYPE.name, keyword.as_str());
-    let cached = cached_search::<S>(ctx, keyword).await?;
-    Ok(cached_response(req, &cached, Visibility::Public))
+    let cached = cached_search::<S>(ctx, keyword.clone()).await?;
+    let mut response = cached_response(req, &cached, Visibility::Public);
+    count_when_reused(&mut response, S::CACHE_TYPE.name, keyword.as_str());
+    Ok(response)
 }
 
 /// A search whose keyword is required (clubs, brands, competitions).

@@ -20,7 +20,7 @@ pub use doc::document_extractor_errors;
 pub use error::{ApiError, Cause, ErrorBody};
 pub use extract::{extractor_configs, AdminKey, JsonBody, PageLinks, Pagination, ValidatedJson, MAX_PAGE_SIZE};
 pub use query::{param_names, QueryPairs};
-pub use respond::{cached_response, json_bytes, Visibility};
+pub use respond::{cached_response, count_when_reused, json_bytes, Reusable, Visibility};
 pub use shuffle::{shuffled_order, ShuffleQuery, MAX_SEED};
 pub use slug::{is_slug, slugify, validate_slug};
 

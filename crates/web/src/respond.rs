@@ -1,8 +1,28 @@
 use crate::ApiError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use fkapi_cache::Cached;
+use fkapi_cache::{Cached, LocalAnswer};
 use serde::Serialize;
+use std::sync::Arc;
+
+/// Put in a response's extensions by [`cached_response`] when the answer
+/// came from an L1 entry the next request for the same target may be
+/// answered from (public data only); the app's answer-by-target middleware
+/// takes it out and remembers the target.
+pub struct Reusable {
+    pub answer: LocalAnswer,
+    /// The popularity count the route made, which an answer by target must
+    /// make too (see [`count_when_reused`]).
+    pub popular: Option<(&'static str, Arc<str>)>,
+}
+
+/// Marks `response` so an answer by target also counts one use of `member`
+/// in the popularity list `list`, as the route itself did.
+pub fn count_when_reused(response: &mut HttpResponse, list: &'static str, member: &str) {
+    if let Some(reusable) = response.extensions_mut().get_mut::<Reusable>() {
+        reusable.popular = Some((list, Arc::from(member)));
+    }
+}
 
 /// Who may store a response: catalogue data is public, user data private.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +88,9 @@ pub fn cached_response(req: &HttpRequest, cached: &Cached, visibility: Visibilit
         .insert_header((header::VARY, ACCEPT_ENCODING));
     if let Some(etag) = etag {
         response.insert_header((header::ETAG, etag));
+    }
+    if let (Visibility::Public, Some(answer)) = (visibility, &cached.local) {
+        response.extensions_mut().insert(Reusable { answer: answer.clone(), popular: None });
     }
     if not_modified {
         return response.finish();
