@@ -75,7 +75,7 @@ async fn rolling_restart<'a>(
     let kits = args.kits.min(if args.quick() { 5_000 } else { 20_000 });
     let connections = 16usize;
     let exponent = 1.1;
-    let ports = [args.base_port + 3, args.base_port + 4];
+    let ports = feed_ports(args);
     let mut servers = vec![
         Server::start(spec(ports[0], namespace.clone())).await?,
         Server::start(spec(ports[1], namespace.clone())).await?,
@@ -191,8 +191,8 @@ async fn feed_lag<'a>(
     let seconds = if args.quick() { 3.0 } else { 10.0 };
     let writers = 4u32;
     let servers = vec![
-        Server::start(spec(args.base_port + 3, namespace.clone())).await?,
-        Server::start(spec(args.base_port + 4, namespace.clone())).await?,
+        Server::start(spec(feed_ports(args)[0], namespace.clone())).await?,
+        Server::start(spec(feed_ports(args)[1], namespace.clone())).await?,
     ];
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     let client = load::client(4)?;
@@ -395,4 +395,10 @@ pub fn markdown(md: &mut String, r: &crate::Results) {
         );
         let _ = writeln!(md, "| records applied (both instances) | {:.0} |", l.records_applied);
     }
+}
+
+/// The two instances of the feed workloads: clear of the servers the main
+/// run keeps up meanwhile (base + 0, 1, 3) and of the reference servers.
+fn feed_ports(args: &Args) -> [u16; 2] {
+    [args.base_port + 7, args.base_port + 8]
 }

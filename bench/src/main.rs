@@ -89,6 +89,15 @@ impl Args {
     pub fn run_secs(&self) -> u32 {
         self.duration.unwrap_or(if self.quick() { 3 } else { 15 })
     }
+
+    /// Rounds the servers the issue-12 targets compare alternate over.
+    pub fn compared_rounds(&self) -> u32 {
+        if self.quick() {
+            1
+        } else {
+            3
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]

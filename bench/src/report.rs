@@ -95,7 +95,9 @@ pub fn markdown(r: &Results, notes: &str) -> String {
          the driver. Servers under test: the release binary on 127.0.0.1, FKAPI_RATE_LIMIT=0, \
          FKAPI_WORKERS = nproc, a private cache namespace (deleted at the end). Throughput runs: \
          `wrk -t2 -c{} -d{}s --timeout 5s -s bench/wrk.lua` cycling over the key set, every request with \
-         `Accept-Encoding: gzip`. Results: `bench/results/latest.json`.\n",
+         `Accept-Encoding: gzip`; the hit, baseline, bare and nginx runs of each group split that time \
+         into alternating rounds and are reported by their median round (see the run notes). Results: \
+         `bench/results/latest.json`.\n",
         r.connections, r.run_secs
     );
 
@@ -190,7 +192,8 @@ pub fn markdown(r: &Results, notes: &str) -> String {
             md,
             "{} clients hammer one kit detail for {:.0} s; a third of the way in its entry is deleted from \
              Redis (as an expiry would). Origin loads = change of `fkapi_cache_loads_total{{cache_type=\"kit_json\"}}` \
-             across the DEL.\n",
+             across the DEL. On the server with L1 off (the redis_hit server): a DEL is not an invalidation, so \
+             an L1 copy would rightly keep answering until its own expiry and no load would be due.\n",
             s.clients, s.seconds
         );
         let _ = writeln!(md, "| | value |\n|---|---|");

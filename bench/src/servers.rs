@@ -31,6 +31,9 @@ pub struct ServerSpec<'a> {
 impl Server {
     pub async fn start(spec: ServerSpec<'_>) -> anyhow::Result<Server> {
         let bind = format!("127.0.0.1:{}", spec.port);
+        // A taken port would let the health check below be answered by the
+        // server already on it, and every figure of this one measure that.
+        drop(std::net::TcpListener::bind(&bind).with_context(|| format!("port {} is already taken", spec.port))?);
         let mut cmd = Command::new(spec.bin);
         cmd.arg("serve")
             .env("DATABASE_URL", spec.database_url)

@@ -18,7 +18,7 @@ use actix_web::http::Method;
 use actix_web::Error;
 use fkapi_cache::Cache;
 use fkapi_web::{cached_response, Reusable, Visibility};
-use futures::future::LocalBoxFuture;
+use futures::future::{ready, Either, LocalBoxFuture, Ready};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -67,33 +67,37 @@ where
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    /// An answer by target is ready at once: no boxed future for it.
+    type Future = Either<
+        Ready<Result<Self::Response, Self::Error>>,
+        LocalBoxFuture<'static, Result<Self::Response, Self::Error>>,
+    >;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         if !self.on || req.method() != Method::GET {
-            return Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) });
+            return Either::Right(Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) }));
         }
+        // The target as the client sent it.
+        let target = req.uri().path_and_query().map_or("", |t| t.as_str());
+        if let Some(hit) = self.cache.answer_for_target(target) {
+            let mut response = cached_response(req.request(), &hit.cached, Visibility::Public);
+            response.extensions_mut().insert(RoutePattern(hit.route));
+            return Either::Left(ready(Ok(req.into_response(response).map_into_right_body())));
+        }
+        let target = req.uri().path_and_query().cloned();
         let cache = self.cache.clone();
-        Box::pin(async move {
-            // The target as the client sent it: a cheap clone of its bytes.
-            let target = req.uri().path_and_query().cloned();
-            let target = target.as_ref().map_or("", |t| t.as_str());
-            if let Some(hit) = cache.answer_for_target(target).await {
-                let mut response = cached_response(req.request(), &hit.cached, Visibility::Public);
-                response.extensions_mut().insert(RoutePattern(hit.route));
-                return Ok(req.into_response(response).map_into_right_body());
-            }
+        Either::Right(Box::pin(async move {
             let mut response = service.call(req).await?;
             let reusable = response.response_mut().extensions_mut().remove::<Reusable>();
-            if let Some(Reusable { answer, popular }) = reusable {
+            if let (Some(Reusable { answer, popular }), Some(target)) = (reusable, target) {
                 if let Some(route) = response.request().match_pattern() {
-                    cache.remember_target(target, answer, Arc::from(route), popular).await;
+                    cache.remember_target(target.as_str(), answer, Arc::from(route), popular);
                 }
             }
             Ok(response.map_into_left_body())
-        })
+        }))
     }
 }

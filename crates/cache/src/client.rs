@@ -410,7 +410,7 @@ impl Cache {
     /// L1 state for `cache-stats` and the admin stats route.
     pub async fn local_stats(&self) -> Option<crate::LocalStats> {
         let local = self.inner.local.as_ref()?;
-        let (entries, bytes) = local.usage().await;
+        let (entries, bytes) = local.usage();
         Some(crate::LocalStats {
             entries,
             bytes,
@@ -719,6 +719,11 @@ impl Cache {
             return false;
         }
         // XFetch: refresh when now − δ·β·ln(rand) ≥ expiry (ln(rand) ≤ 0).
+        // −ln(rand) < 709 for every draw (rand ≥ f64::MIN_POSITIVE), so far
+        // from expiry no draw can be due and a hit skips the RNG.
+        if now as f64 + delta_ms as f64 * beta * 709.0 < expires_at_ms as f64 {
+            return false;
+        }
         let r: f64 = rand::rng().random_range(f64::MIN_POSITIVE..1.0);
         let head_start = -(delta_ms as f64) * beta * r.ln();
         now as f64 + head_start >= expires_at_ms as f64
@@ -727,7 +732,7 @@ impl Cache {
     /// Copies an entry into L1, unless an invalidation of its scopes was
     /// applied since `stamp` (taken before the read that produced it);
     /// returns the stored entry.
-    async fn fill_local(
+    fn fill_local(
         &self,
         entry_key: &str,
         stamp: Option<Stamp>,
@@ -738,18 +743,16 @@ impl Cache {
         let (Some(local), Some(stamp)) = (&self.inner.local, stamp) else { return None };
         let scopes = deps.iter().map(|(scope, _)| scope.as_str());
         let (etag, compressed) = (Arc::clone(&meta.etag), meta.compressed);
-        local
-            .insert(
-                entry_key.to_string(),
-                stamp,
-                scopes,
-                body.clone(),
-                compressed,
-                etag,
-                meta.expires_at_ms,
-                meta.delta_ms,
-            )
-            .await
+        local.insert(
+            entry_key.to_string(),
+            stamp,
+            scopes,
+            body.clone(),
+            compressed,
+            etag,
+            meta.expires_at_ms,
+            meta.delta_ms,
+        )
     }
 
     /// Answers a request by its target (path and query) alone, before any
@@ -757,9 +760,9 @@ impl Cache {
     /// answered from an L1 entry that is still servable (the checks of an
     /// L1 hit, on that entry). An entry due for its early refresh is not
     /// answered here, so the routed request refreshes it.
-    pub async fn answer_for_target(&self, target: &str) -> Option<TargetHit> {
+    pub fn answer_for_target(&self, target: &str) -> Option<TargetHit> {
         let local = self.inner.local.as_ref()?;
-        let answer = local.get_target(target).await?;
+        let answer = local.get_target(target)?;
         let entry = &answer.entry;
         if self.xfetch_due(entry.delta_ms, entry.expires_at_ms, now_ms()) {
             return None;
@@ -788,7 +791,7 @@ impl Cache {
     /// the same path and query always map to the same cache key (types
     /// chosen by the clock opt out, see [`CacheType::chosen_by_clock`]),
     /// and the route does nothing on a hit but answer.
-    pub async fn remember_target(
+    pub fn remember_target(
         &self,
         target: &str,
         answer: LocalAnswer,
@@ -797,7 +800,7 @@ impl Cache {
     ) {
         let Some(local) = &self.inner.local else { return };
         let hits = self.inner.metrics.hits.with_label_values(&[answer.cache_type.name, "local"]);
-        local.insert_target(target.to_string(), TargetAnswer { entry: answer.entry, route, popular, hits }).await;
+        local.insert_target(target.to_string(), TargetAnswer { entry: answer.entry, route, popular, hits });
     }
 
     /// The one call a domain crate makes: answer from the cache when a
@@ -829,7 +832,7 @@ impl Cache {
         let entry_key = self.inner.ns.entry_key(&query.key);
         let seq = self.inner.local_seq.load(Ordering::SeqCst);
         if let Some(local) = &self.inner.local {
-            if let Some(hit) = local.get(&entry_key).await {
+            if let Some(hit) = local.get(&entry_key) {
                 metrics.hits.with_label_values(&[cache_type, "local"]).inc();
                 let hit_type = query.cache_type;
                 if self.xfetch_due(hit.delta_ms, hit.expires_at_ms, now_ms()) {
@@ -858,7 +861,7 @@ impl Cache {
                     metrics.hits.with_label_values(&[cache_type, "redis"]).inc();
                     let mut stored = None;
                     if let (Some(_), Some(deps)) = (stamp, entry.deps()) {
-                        stored = self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
+                        stored = self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta);
                     }
                     let local = LocalAnswer::of(stored, query.cache_type);
                     if self.xfetch_due(entry.meta.delta_ms, entry.meta.expires_at_ms, now) {
@@ -971,7 +974,7 @@ impl Cache {
             // Another flight may have filled the entry since this request missed.
             if let Fetch::Valid(entry) = self.fetch(&entry_key, &query.scopes).await {
                 if let (true, Some(deps)) = (now_ms() < entry.meta.expires_at_ms, entry.deps()) {
-                    self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta).await;
+                    self.fill_local(&entry_key, stamp, &deps, &entry.body, &entry.meta);
                     return Ok(Loaded {
                         etag: entry.meta.etag,
                         compressed: entry.meta.compressed,
@@ -1024,7 +1027,7 @@ impl Cache {
                 })
                 .await;
             if stored.is_some() {
-                self.fill_local(&entry_key, stamp, &loaded.deps, &loaded.body, &meta).await;
+                self.fill_local(&entry_key, stamp, &loaded.deps, &loaded.body, &meta);
             }
         }
         Ok(loaded)

@@ -278,7 +278,7 @@ impl Cache {
             metrics.l1_lease_valid.set(i64::from(local.lease_valid()));
             if sampled.elapsed() >= Duration::from_secs(1) {
                 sampled = Instant::now();
-                let (entries, bytes) = local.usage().await;
+                let (entries, bytes) = local.usage();
                 metrics.l1_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
                 metrics.l1_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
             }

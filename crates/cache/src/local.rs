@@ -111,7 +111,7 @@ impl Lease {
 
 /// The L1 tier of one instance.
 pub(crate) struct LocalTier {
-    entries: moka::future::Cache<String, Held>,
+    entries: moka::sync::Cache<String, Held>,
     slots: Box<[AtomicU64]>,
     /// Tick of the last flush (gap, epoch invalidation, lapsed lease).
     epoch: AtomicU64,
@@ -135,7 +135,7 @@ impl LocalTier {
     /// again, since it may keep a replaced entry's body alive: the bound
     /// over-counts rather than under-counts.
     pub fn new(max_bytes: u64) -> LocalTier {
-        let entries = moka::future::Cache::builder()
+        let entries = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, value: &Held| {
                 let extra = match value {
@@ -220,19 +220,19 @@ impl LocalTier {
     }
 
     /// A servable entry for `key`, if any.
-    pub async fn get(&self, key: &str) -> Option<LocalEntry> {
+    pub fn get(&self, key: &str) -> Option<LocalEntry> {
         if !self.lease_valid() {
             return None;
         }
-        match self.entries.get(key).await? {
+        match self.entries.get(key)? {
             Held::Entry(entry) if self.servable(&entry) => Some(entry),
             _ => None,
         }
     }
 
     /// The servable answer remembered for a request target, if any.
-    pub async fn get_target(&self, target: &str) -> Option<Arc<TargetAnswer>> {
-        match self.entries.get(target).await? {
+    pub fn get_target(&self, target: &str) -> Option<Arc<TargetAnswer>> {
+        match self.entries.get(target)? {
             Held::Target(answer) if self.servable(&answer.entry) => Some(answer),
             _ => None,
         }
@@ -240,9 +240,9 @@ impl LocalTier {
 
     /// Remembers the entry a request target was answered from (only while
     /// that entry is still servable; [`Self::get_target`] checks again).
-    pub async fn insert_target(&self, target: String, answer: TargetAnswer) {
+    pub fn insert_target(&self, target: String, answer: TargetAnswer) {
         if self.servable(&answer.entry) {
-            self.entries.insert(target, Held::Target(Arc::new(answer))).await;
+            self.entries.insert(target, Held::Target(Arc::new(answer)));
         }
     }
 
@@ -250,7 +250,7 @@ impl LocalTier {
     /// an invalidation of one of its scopes was applied since; returns it
     /// when stored.
     #[allow(clippy::too_many_arguments)]
-    pub async fn insert<'a>(
+    pub fn insert<'a>(
         &self,
         key: String,
         stamp: Stamp,
@@ -291,14 +291,14 @@ impl LocalTier {
             epoch,
             weight,
         }));
-        self.entries.insert(key, Held::Entry(entry.clone())).await;
+        self.entries.insert(key, Held::Entry(entry.clone()));
         Some(entry)
     }
 
     /// Entries held and their weighed size in bytes (moka's counts, which
     /// lag inserts and evictions slightly).
-    pub async fn usage(&self) -> (u64, u64) {
-        self.entries.run_pending_tasks().await;
+    pub fn usage(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
         (self.entries.entry_count(), self.entries.weighted_size())
     }
 }
@@ -322,7 +322,6 @@ mod tests {
             far_future(),
             1,
         )
-        .await
         .is_some()
     }
 
@@ -337,12 +336,12 @@ mod tests {
         let tier = leased();
         assert!(fill(&tier, "a", tier.stamp(), &["club:1", "clubs"]).await);
         assert!(fill(&tier, "b", tier.stamp(), &["club:2"]).await);
-        assert!(tier.get("a").await.is_some());
+        assert!(tier.get("a").is_some());
         tier.apply(["club:1"]);
-        assert!(tier.get("a").await.is_none(), "club:1 moved");
-        assert!(tier.get("b").await.is_some(), "club:2 did not");
+        assert!(tier.get("a").is_none(), "club:1 moved");
+        assert!(tier.get("b").is_some(), "club:2 did not");
         tier.flush();
-        assert!(tier.get("b").await.is_none(), "the epoch moved");
+        assert!(tier.get("b").is_none(), "the epoch moved");
     }
 
     #[tokio::test]
@@ -361,11 +360,11 @@ mod tests {
     async fn no_lease_no_hit() {
         let tier = LocalTier::new(1 << 20);
         assert!(fill(&tier, "a", tier.stamp(), &["clubs"]).await);
-        assert!(tier.get("a").await.is_none());
+        assert!(tier.get("a").is_none());
         tier.extend_lease(Instant::now(), Duration::from_secs(60));
-        assert!(tier.get("a").await.is_some());
+        assert!(tier.get("a").is_some());
         tier.drop_lease();
-        assert!(tier.get("a").await.is_none());
+        assert!(tier.get("a").is_none());
     }
 
     #[tokio::test]
@@ -374,9 +373,9 @@ mod tests {
         let body = Bytes::from(vec![b'x'; 10_000]);
         for i in 0..500 {
             let stamp = tier.stamp();
-            tier.insert(format!("k{i}"), stamp, ["s"], body.clone(), false, Arc::from("e"), far_future(), 1).await;
+            tier.insert(format!("k{i}"), stamp, ["s"], body.clone(), false, Arc::from("e"), far_future(), 1);
         }
-        let (entries, bytes) = tier.usage().await;
+        let (entries, bytes) = tier.usage();
         assert!(bytes <= 1 << 20, "{bytes} bytes in {entries} entries");
         assert!(entries < 500 && entries > 10, "{entries}");
     }
