@@ -9,10 +9,15 @@ use crate::store::{self, Chunk};
 use crate::{Change, FeedConfig, FeedError, LostPosition, POSITION_RECORD, WAKE_CHANNEL};
 use fkapi_cache::{Cache, Scope};
 use futures::StreamExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio_postgres::{AsyncMessage, Client};
+
+/// Scopes bumped and announced per invalidation when a step is applied:
+/// bounds the size of one invalidation message (and its script).
+const SCOPES_PER_INVALIDATION: usize = 256;
 
 /// The scopes a change makes stale: `Ok(None)` for everything (the epoch),
 /// `Err` for a record the caller cannot read (everything is invalidated).
@@ -226,14 +231,12 @@ impl Feed {
                 let oldest = records.iter().map(|r| r.age_secs).fold(0.0, f64::max);
                 self.set_lag(i64::try_from(records.len()).unwrap_or(i64::MAX), oldest);
             }
-            for record in &records {
-                if !self.apply(&record.change).await {
-                    // Not saved: the whole step is read and applied again.
-                    self.metrics.errors.with_label_values(&["apply"]).inc();
-                    return Ok(Role::Waiting);
-                }
-                self.metrics.applied.inc();
+            if !self.apply(&records).await {
+                // Not saved: the whole step is read and applied again.
+                self.metrics.errors.with_label_values(&["apply"]).inc();
+                return Ok(Role::Waiting);
             }
+            self.metrics.applied.inc_by(u64::try_from(records.len()).unwrap_or(u64::MAX));
             let next = match (full, records.last()) {
                 (true, Some(last)) => Position {
                     applied: position.applied.clone(),
@@ -289,17 +292,32 @@ impl Feed {
         saved
     }
 
-    /// Bumps what one change made stale; false when Redis was not reached.
-    async fn apply(&self, change: &Change) -> bool {
-        match (self.scopes_of)(change) {
-            Ok(None) => self.cache.invalidate_all().await,
-            Ok(Some(scopes)) if scopes.is_empty() => true,
-            Ok(Some(scopes)) => self.cache.invalidate(&scopes).await,
-            Err(e) => {
-                tracing::warn!(table = %change.table, error = %e, "unreadable change record; invalidating everything");
-                self.cache.invalidate_all().await
+    /// Bumps what a step's changes made stale, once: the union of their
+    /// scopes (at most [`SCOPES_PER_INVALIDATION`] per invalidation), or
+    /// everything when one of them asks for it. Not one invalidation per
+    /// record: each waits until every L1 has acknowledged it, which capped
+    /// the feed below a thousand records a second. False when Redis was not
+    /// reached.
+    async fn apply(&self, records: &[store::Record]) -> bool {
+        let mut scopes: Vec<Scope> = Vec::new();
+        let mut seen = HashSet::new();
+        for record in records {
+            match (self.scopes_of)(&record.change) {
+                Ok(None) => return self.cache.invalidate_all().await,
+                Ok(Some(stale)) => scopes.extend(stale.into_iter().filter(|scope| seen.insert(scope.clone()))),
+                Err(e) => {
+                    let table = &record.change.table;
+                    tracing::warn!(%table, error = %e, "unreadable change record; invalidating everything");
+                    return self.cache.invalidate_all().await;
+                }
             }
         }
+        for slice in scopes.chunks(SCOPES_PER_INVALIDATION) {
+            if !self.cache.invalidate(slice).await {
+                return false;
+            }
+        }
+        true
     }
 
     fn set_lag(&self, records: i64, seconds: f64) {
