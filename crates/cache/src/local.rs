@@ -209,12 +209,12 @@ impl LocalTier {
         self.apply([EPOCH.as_str()]);
     }
 
-    /// Whether `entry` may be served now: the lease holds, no flush and no
+    /// Whether `entry` may be served now, given a valid lease (each caller
+    /// checks it first, once, before the lookup): no flush and no
     /// invalidation of its scopes was applied since its data was read, and
     /// it has not expired.
     fn servable(&self, entry: &LocalEntry) -> bool {
-        self.lease_valid()
-            && entry.epoch == self.epoch.load(Ordering::SeqCst)
+        entry.epoch == self.epoch.load(Ordering::SeqCst)
             && entry.stamps.iter().all(|(slot, seen)| self.slots[usize::from(*slot)].load(Ordering::SeqCst) == *seen)
             && crate::client::now_ms() < entry.expires_at_ms
     }
@@ -232,6 +232,9 @@ impl LocalTier {
 
     /// The servable answer remembered for a request target, if any.
     pub fn get_target(&self, target: &str) -> Option<Arc<TargetAnswer>> {
+        if !self.lease_valid() {
+            return None;
+        }
         match self.entries.get(target)? {
             Held::Target(answer) if self.servable(&answer.entry) => Some(answer),
             _ => None,
@@ -241,7 +244,7 @@ impl LocalTier {
     /// Remembers the entry a request target was answered from (only while
     /// that entry is still servable; [`Self::get_target`] checks again).
     pub fn insert_target(&self, target: String, answer: TargetAnswer) {
-        if self.servable(&answer.entry) {
+        if self.lease_valid() && self.servable(&answer.entry) {
             self.entries.insert(target, Held::Target(Arc::new(answer)));
         }
     }
