@@ -48,8 +48,11 @@ run: migrate
 
 # Tests copy a migrated, seeded template database per test and use their own
 # Redis namespace, so they run in parallel; most of their time is waiting on
-# I/O, hence more threads than cores.
+# I/O, hence more threads than cores. The scale-out tests run the `fkapi` binary
+# as `cargo build -p fkapi-api` makes it (other features than the test build's):
+# it is built first, so that compile does not run beside timed tests.
 test: services fmt-check lint
+	$(CARGO) build -q -p fkapi-api --bin fkapi
 	RUST_TEST_THREADS=$${RUST_TEST_THREADS:-6} $(CARGO) test --workspace --all-targets
 	bash scripts/fuzz.sh
 

@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 /// Every test's own bound: a hung cluster fails the test, not the suite.
 const TEST_BOUND: Duration = Duration::from_secs(60);
 
+/// Runs `test` within [`TEST_BOUND`]. The `fkapi` binary the fleets run is
+/// built first, outside the bound: from a clean target directory that build
+/// takes minutes, which is no hang of the cluster.
 async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
+    fkapi_tests::fleet::fkapi_binary();
     tokio::time::timeout(TEST_BOUND, Box::pin(test)).await.expect("test took longer than its bound");
 }
 
@@ -147,14 +151,19 @@ async fn rename(fleet: &Fleet, index: usize, what: &str, id: i32, name: &str) ->
 /// no read that begins after a write's acknowledgement sees older data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_a_cluster_never_serve_a_read_older_than_an_acknowledged_write() {
+    let began = Instant::now();
     let cluster = TestCluster::start();
+    eprintln!("cluster healthy after {:?}", began.elapsed());
     bounded(async {
         let fleet = Arc::new(Fleet::start_on(&cluster.seeds(), 2, |_, _| {}).await);
+        eprintln!("fleet answering after {:?}", began.elapsed());
         let clubs = [11, 12, 13];
         for club in clubs {
-            rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v0")).await;
+            let took = rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v0")).await;
+            eprintln!("club {club} renamed in {took:?}");
             fleet.get_json(1, &format!("/api/clubs/{club}")).await;
         }
+        eprintln!("torture starts after {:?}", began.elapsed());
         let (writer, reader) = (fleet.clone(), fleet.clone());
         let reads = reads_never_older_than_acknowledged_writes(
             &clubs,
@@ -164,7 +173,10 @@ async fn two_instances_on_a_cluster_never_serve_a_read_older_than_an_acknowledge
             move |club, version| {
                 let fleet = writer.clone();
                 async move {
-                    rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v{version}")).await;
+                    let took = rename(&fleet, 0, "clubs", club, &format!("Cluster Club {club} v{version}")).await;
+                    if took > Duration::from_secs(1) {
+                        eprintln!("a slow write: club {club} v{version} took {took:?}");
+                    }
                 }
             },
             move |_, club| {
@@ -176,6 +188,7 @@ async fn two_instances_on_a_cluster_never_serve_a_read_older_than_an_acknowledge
             },
         )
         .await;
+        eprintln!("torture over after {:?}: {reads} reads", began.elapsed());
         assert!(reads > 100, "only {reads} reads checked");
         let hits = |tier: &'static str| {
             let fleet = fleet.clone();
