@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 /// `cluster-node-timeout`: how long before a dead master is failed over.
 pub const NODE_TIMEOUT_MS: u64 = 1000;
 
+/// A node timeout for tests that freeze a node without wanting a failover.
+pub const SLOW_NODE_TIMEOUT_MS: u64 = 10_000;
+
 struct Node {
     port: u16,
     dir: PathBuf,
@@ -69,6 +72,11 @@ impl TestCluster {
     /// Starts the six servers, creates the cluster and waits until every
     /// node reports `cluster_state:ok` and every master has its replica.
     pub fn start() -> TestCluster {
+        TestCluster::start_with_node_timeout(NODE_TIMEOUT_MS)
+    }
+
+    /// As [`TestCluster::start`], with `cluster-node-timeout` `node_timeout_ms`.
+    pub fn start_with_node_timeout(node_timeout_ms: u64) -> TestCluster {
         let root = std::env::temp_dir().join(format!("fkapi-cluster-{}-{}", std::process::id(), rand_u16()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("cluster dir");
@@ -80,7 +88,7 @@ impl TestCluster {
             let dir = cluster.root.join(port.to_string());
             std::fs::create_dir_all(&dir).expect("node dir");
             let mut node = Node { port, dir, child: None };
-            node.child = Some(spawn_node(&node));
+            node.child = Some(spawn_node(&node, node_timeout_ms));
             cluster.nodes.push(node);
         }
         for port in &ports {
@@ -282,12 +290,12 @@ impl TestCluster {
     }
 }
 
-fn spawn_node(node: &Node) -> Child {
+fn spawn_node(node: &Node, node_timeout_ms: u64) -> Child {
     let log = std::fs::File::create(node.dir.join("redis.log")).expect("log");
     Command::new("redis-server")
         .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-        .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+        .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
         // Replicas sync at once (the default waits 5 s for more replicas).
         .args(["--repl-diskless-sync-delay", "0", "--protected-mode", "no", "--dir"])
         .arg(&node.dir)

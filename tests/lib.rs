@@ -519,6 +519,13 @@ impl TestRedis {
         panic!("test redis did not start");
     }
 
+    /// A signal (`-STOP`, `-CONT`) to the running server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("test redis is running").id();
+        let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
     /// Kills the server (data already on disk survives).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -2,10 +2,12 @@
 //! touches no network, no instance serves data older than an acknowledged
 //! write, a frozen instance delays a write by at most its lease and never
 //! serves its old copy, out-of-band writes reach every L1 within a second,
-//! and the memory bound holds. Each test fails with its mechanism off
+//! and the memory bound holds, each on one Redis server and on a local Redis
+//! Cluster (3 masters, 3 replicas). Each test fails with its mechanism off
 //! (docs/ARCHITECTURE.md, "In-process tier (L1)", says how that was checked).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use fkapi_tests::cluster::{TestCluster, SLOW_NODE_TIMEOUT_MS};
 use fkapi_tests::fleet::Fleet;
 use fkapi_tests::{json, reads_never_older_than_acknowledged_writes, StatusCode, TestApp, TestRedis, Value};
 use reqwest::Method;
@@ -73,18 +75,116 @@ impl Drop for Monitor {
     }
 }
 
-#[tokio::test]
-async fn a_repeated_hit_sends_no_redis_command_for_its_entry() {
-    let redis = TestRedis::start();
-    let url = redis.url();
-    let fleet = Fleet::start_with(1, |_, env| {
-        env.insert("REDIS_URL".into(), url.clone());
-    })
-    .await;
+/// The Redis a test runs on; each test below runs on both.
+enum Topology {
+    /// A Redis server of the test's own (MONITOR sees only its commands,
+    /// and it can be frozen without touching other tests).
+    OneServer(TestRedis),
+    /// A local Redis Cluster of the test's own (3 masters, 3 replicas).
+    Cluster(TestCluster),
+}
+
+impl Topology {
+    /// The `REDIS_URL` instances get (a cluster's seed list).
+    fn url(&self) -> String {
+        match self {
+            Topology::OneServer(redis) => redis.url(),
+            Topology::Cluster(cluster) => cluster.seeds(),
+        }
+    }
+
+    /// Every server's port.
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Topology::OneServer(redis) => vec![redis.port],
+            Topology::Cluster(cluster) => cluster.nodes().iter().map(|n| n.port).collect(),
+        }
+    }
+
+    async fn fleet(&self, n: usize) -> Fleet {
+        Fleet::start_on(&self.url(), n, |_, _| {}).await
+    }
+
+    /// The port of the server holding the coherence protocol's keys
+    /// (stream and leases) of `namespace`.
+    fn coherence_port(&self, namespace: &str) -> u16 {
+        match self {
+            Topology::OneServer(redis) => redis.port,
+            Topology::Cluster(cluster) => cluster.master_of(&fkapi_cache::Namespace::new(namespace).leases_key()),
+        }
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to the server on `port`.
+    fn signal(&self, port: u16, signal: &str) {
+        match self {
+            Topology::OneServer(redis) => redis.signal(signal),
+            Topology::Cluster(cluster) => cluster.signal(port, signal),
+        }
+    }
+
+    /// Closes every client connection of that server (instances reconnect).
+    fn disconnect_coherence_clients(&self, namespace: &str) {
+        disconnect_clients(self.coherence_port(namespace));
+    }
+}
+
+/// Closes every client connection of the server on `port`, as a Redis
+/// restart, its `timeout` setting or a proxy between would.
+fn disconnect_clients(port: u16) {
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").query::<i64>(&mut conn).unwrap();
+}
+
+/// A bound on each run: a hung cluster fails its test, not the suite. The
+/// `fkapi` binary is built before the clock starts (from a clean target
+/// directory that takes minutes).
+const RUN_BOUND: Duration = Duration::from_secs(90);
+
+/// Each named `async fn(Topology)` becomes a module of two tests:
+/// `on_one_redis` and `on_a_cluster`.
+macro_rules! on_each_topology {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_one_redis() {
+                fkapi_tests::fleet::fkapi_binary();
+                let topology = Topology::OneServer(TestRedis::start());
+                tokio::time::timeout(RUN_BOUND, Box::pin(super::$name(topology)))
+                    .await
+                    .expect("the test took longer than its bound");
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_cluster() {
+                fkapi_tests::fleet::fkapi_binary();
+                // No failover here: a node frozen for a moment is not failed over.
+                let topology = Topology::Cluster(TestCluster::start_with_node_timeout(SLOW_NODE_TIMEOUT_MS));
+                tokio::time::timeout(RUN_BOUND, Box::pin(super::$name(topology)))
+                    .await
+                    .expect("the test took longer than its bound");
+            }
+        }
+    )*};
+}
+
+on_each_topology!(
+    a_repeated_hit_sends_no_redis_command_for_its_entry,
+    three_instances_never_serve_a_read_older_than_the_last_acknowledged_write,
+    a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_its_old_copy,
+    a_psql_update_reaches_every_l1_within_a_second,
+    the_memory_bound_holds_under_a_larger_workload,
+    a_write_whose_connection_redis_closed_still_reaches_every_instance,
+);
+
+async fn a_repeated_hit_sends_no_redis_command_for_its_entry(topology: Topology) {
+    let fleet = topology.fleet(1).await;
     warm_l1(&fleet, 0, "/api/clubs/1", "club").await;
-    let monitor = Monitor::start(redis.port);
+    let monitors: Vec<Monitor> = topology.ports().into_iter().map(Monitor::start).collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    monitor.take();
+    monitors.iter().for_each(|m| drop(m.take()));
     for _ in 0..20 {
         let (status, body, cache) = fleet.get_json(0, "/api/clubs/1").await;
         assert_eq!((status, cache.as_str(), body["id"].as_i64()), (StatusCode::OK, "HIT", Some(1)));
@@ -92,19 +192,18 @@ async fn a_repeated_hit_sends_no_redis_command_for_its_entry() {
     // Longer than one XREAD BLOCK (a quarter lease term, 500 ms), so the
     // sanity check below sees at least one whatever the phase.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let commands = monitor.take();
+    let commands: Vec<String> = monitors.iter().flat_map(Monitor::take).collect();
     let about_the_entry: Vec<&String> = commands.iter().filter(|line| line.contains("club_1")).collect();
     assert!(about_the_entry.is_empty(), "hits sent Redis commands for the entry: {about_the_entry:?}");
-    // The monitor works: the coherence protocol's reads and renewals show.
+    // The monitors work: the coherence protocol's reads and renewals show.
     assert!(commands.iter().any(|line| line.contains("XREAD")), "MONITOR saw nothing: {commands:?}");
 }
 
 /// The single-instance torture test of cache.rs, on three instances: a
 /// writer on one, readers on the other two, every read that began after a
 /// write's acknowledgement sees that write or a later one.
-#[tokio::test]
-async fn three_instances_never_serve_a_read_older_than_the_last_acknowledged_write() {
-    let fleet = Arc::new(Fleet::start(3).await);
+async fn three_instances_never_serve_a_read_older_than_the_last_acknowledged_write(topology: Topology) {
+    let fleet = Arc::new(topology.fleet(3).await);
     let clubs = [11, 12];
     for club in clubs {
         rename_club_on(&fleet, 0, club, &format!("Fleet Club {club} v0")).await;
@@ -141,13 +240,15 @@ async fn three_instances_never_serve_a_read_older_than_the_last_acknowledged_wri
     }
 }
 
-#[tokio::test]
-async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_its_old_copy() {
-    let mut fleet = Fleet::start(2).await;
+async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_its_old_copy(topology: Topology) {
+    let mut fleet = topology.fleet(2).await;
     let path = "/api/clubs/13";
     warm_l1(&fleet, 1, path, "club").await;
     let (_, before, _) = fleet.get_json(1, path).await;
     fleet.freeze(1);
+    // Its stream connection is closed while it sleeps, so the write's
+    // message is not already waiting in its socket when it wakes.
+    topology.disconnect_coherence_clients(&fleet.namespace);
     let began = Instant::now();
     rename_club_on(&fleet, 0, 13, "Renamed While Frozen").await;
     let took = began.elapsed();
@@ -155,9 +256,21 @@ async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_
     // one second of slack for a loaded two-core machine.
     let bound = LEASE + fkapi_cache::lease_margin(LEASE) + Duration::from_secs(1);
     assert!(took < bound, "the write took {took:?}, more than {bound:?}");
-    // Let the frozen instance's lease run out for sure, then thaw it.
+    // Let the frozen instance's lease run out for sure, then thaw it while
+    // the server of the coherence keys is frozen in turn: the thawed
+    // instance cannot learn of the write from the stream, only its lapsed
+    // lease keeps it from serving its old copy.
     tokio::time::sleep(LEASE).await;
+    let coherence = topology.coherence_port(&fleet.namespace);
+    topology.signal(coherence, "-STOP");
     fleet.thaw(1);
+    let (status, body, cache) = fleet.get_json(1, path).await;
+    topology.signal(coherence, "-CONT");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["name"], "Renamed While Frozen",
+        "the thawed instance served its old copy ({cache}); before: {before}"
+    );
     for _ in 0..30 {
         let (status, body, cache) = fleet.get_json(1, path).await;
         assert_eq!(status, StatusCode::OK);
@@ -167,11 +280,13 @@ async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // It catches up, and serves from L1 again.
+    warm_l1(&fleet, 1, path, "club").await;
+    assert_eq!(fleet.get_json(1, path).await.1["name"], "Renamed While Frozen");
 }
 
-#[tokio::test]
-async fn a_psql_update_reaches_every_l1_within_a_second() {
-    let fleet = Fleet::start(3).await;
+async fn a_psql_update_reaches_every_l1_within_a_second(topology: Topology) {
+    let fleet = topology.fleet(3).await;
     let path = "/api/clubs/14";
     for index in 0..3 {
         warm_l1(&fleet, index, path, "club").await;
@@ -193,10 +308,41 @@ async fn a_psql_update_reaches_every_l1_within_a_second() {
     }
 }
 
-#[tokio::test]
-async fn the_memory_bound_holds_under_a_larger_workload() {
+/// Redis closed every connection since the last request: the writer's
+/// first command fails on its dead connection. The write must still reach
+/// Redis (a fresh connection, past the breaker) before it answers: without
+/// the bump the other instance refills its L1 from Redis' old entry;
+/// without the announcement it keeps serving its L1 copy.
+async fn a_write_whose_connection_redis_closed_still_reaches_every_instance(topology: Topology) {
+    // The writer's breaker opens at its first failure and stays open, so
+    // its first tries are skipped: only the tries past the breaker remain.
+    let fleet = Fleet::start_on(&topology.url(), 2, |index, env| {
+        if index == 0 {
+            env.insert("FKAPI_REDIS_BREAKER_THRESHOLD".into(), "1".into());
+            env.insert("FKAPI_REDIS_BREAKER_COOLDOWN_MS".into(), "60000".into());
+        }
+    })
+    .await;
+    for (club, round) in [(16, 1), (17, 2), (18, 3)] {
+        let path = format!("/api/clubs/{club}");
+        warm_l1(&fleet, 1, &path, "club").await;
+        topology.ports().into_iter().for_each(disconnect_clients);
+        // The reader's own first command meets its closed connection (and
+        // so goes to the database): take that turn before the write.
+        fleet.get_json(1, "/api/clubs/1").await;
+        let name = format!("Renamed On A Closed Connection {round}");
+        rename_club_on(&fleet, 0, club, &name).await;
+        let (status, body, cache) = fleet.get_json(1, &path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["name"], name.as_str(), "instance 1 served the old name ({cache}) after the write answered");
+    }
+}
+
+async fn the_memory_bound_holds_under_a_larger_workload(topology: Topology) {
     let max = 1024 * 1024;
-    let app = TestApp::spawn_with(|s| {
+    let url = topology.url();
+    let app = TestApp::spawn_with(move |s| {
+        s.redis_url = Some(fkapi_api::config::Secret(url));
         s.cache.l1_max_bytes = max;
         // Stored as sent, so the bytes the client reads are the bytes stored.
         s.cache.compress_min_bytes = 0;

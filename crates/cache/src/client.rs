@@ -5,7 +5,7 @@
 
 use crate::coherence::Coherence;
 use crate::config::CacheConfig;
-use crate::connection::{Conn, RedisLink};
+use crate::connection::{Conn, Guard, RedisLink};
 use crate::entry::{self, Entry, Meta};
 use crate::flight::{Flights, Outcome};
 use crate::key::Namespace;
@@ -495,6 +495,20 @@ impl Cache {
     /// a cluster). On a cluster the bump counts only once the masters'
     /// replicas have it (see `RedisLink::set_durably`).
     async fn bump(&self, scopes: &[Scope], op: &'static str) -> bool {
+        self.bump_guarded(scopes, op, Guard::Breaker).await
+    }
+
+    /// A write's bump. When it fails (or the breaker skips it) it is tried
+    /// once more, past the breaker, on a connection checked with a PING: a
+    /// connection that Redis, a proxy or a restart closed since the last
+    /// request must not lose the write's invalidation while the other
+    /// instances still read Redis.
+    async fn bump_for_write(&self, scopes: &[Scope]) -> bool {
+        self.bump_guarded(scopes, "invalidate", Guard::Breaker).await
+            || self.bump_guarded(scopes, "invalidate", Guard::VerifiedConnection).await
+    }
+
+    async fn bump_guarded(&self, scopes: &[Scope], op: &'static str, guard: Guard) -> bool {
         let Some(link) = self.inner.link.as_ref() else { return false };
         let ttl = self.inner.cfg.generation_ttl.as_secs().max(1);
         let ns = &self.inner.ns;
@@ -507,7 +521,7 @@ impl Cache {
                 sets.push((ns.generation_key(scope.as_str()), fresh_token()));
             }
         }
-        link.set_durably(op, sets, ttl).await
+        link.set_durably(op, sets, ttl, guard).await
     }
 
     /// The generation key an entry's dependency `scope` is checked against:
@@ -534,8 +548,8 @@ impl Cache {
         }
         // Generations first: an instance that applies the announcement and
         // refills its L1 from Redis must find the entries already stale.
-        let bumped = self.bump(scopes, "invalidate").await;
-        let announced = self.announce(scopes).await;
+        let bumped = self.bump_for_write(scopes).await;
+        let announced = self.announce_for_write(scopes).await;
         if announced.is_none() {
             if let Some(local) = &self.inner.local {
                 local.apply(scopes.iter().map(Scope::as_str));

@@ -19,6 +19,7 @@
 //! The argument is in docs/ARCHITECTURE.md, "In-process tier (L1)".
 
 use crate::client::Cache;
+use crate::connection::Guard;
 use crate::scope::Scope;
 use redis::Value;
 use std::time::{Duration, Instant};
@@ -186,9 +187,24 @@ impl Cache {
     /// Announces `scopes` on the invalidation stream; the message's number,
     /// or `None` when Redis could not be reached.
     pub(crate) async fn announce(&self, scopes: &[Scope]) -> Option<u64> {
+        self.announce_guarded(scopes, Guard::Breaker).await
+    }
+
+    /// A write's announcement, tried once more past the breaker when it
+    /// fails (as `bump_for_write`): a writer that wrongly believes Redis
+    /// unreachable waits out the lease term, while instances that do reach
+    /// Redis keep renewing their leases and serving what the write changed.
+    pub(crate) async fn announce_for_write(&self, scopes: &[Scope]) -> Option<u64> {
+        match self.announce_guarded(scopes, Guard::Breaker).await {
+            Some(n) => Some(n),
+            None => self.announce_guarded(scopes, Guard::VerifiedConnection).await,
+        }
+    }
+
+    async fn announce_guarded(&self, scopes: &[Scope], guard: Guard) -> Option<u64> {
         let coherence = self.coherence()?;
         let names = scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ");
-        self.redis("announce", |mut conn| async move {
+        let call = |mut conn: crate::connection::Conn| async move {
             coherence
                 .announce
                 .key(&coherence.counter_key)
@@ -197,8 +213,8 @@ impl Cache {
                 .arg(&names)
                 .invoke_async::<u64>(&mut conn)
                 .await
-        })
-        .await
+        };
+        self.link()?.run_guarded("announce", guard, call).await
     }
 
     /// Waits until every instance's L1 has applied message `n` or can no

@@ -105,6 +105,19 @@ impl Conn {
     }
 }
 
+/// How an operation meets the circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Skipped while the breaker is open (requests fail open to the
+    /// database at once); runs on the shared connection.
+    Breaker,
+    /// Tried even while the breaker is open, bounded by the timeout, on a
+    /// connection checked with a PING first (on one node the pool's; a
+    /// cluster's connection heals itself), never on a shared connection
+    /// that may have died since the last operation.
+    VerifiedConnection,
+}
+
 /// One master of a cluster as `CLUSTER NODES` shows it.
 #[derive(Clone, Debug, Default)]
 struct Master {
@@ -373,6 +386,24 @@ impl RedisLink {
         Ok(conn)
     }
 
+    /// The connection an operation runs on: the shared one, or for
+    /// [`Guard::VerifiedConnection`] on one node one the pool has checked
+    /// with a PING (it then becomes the shared one).
+    async fn connection_for(&self, guard: Guard) -> Result<Conn, String> {
+        if guard == Guard::Breaker {
+            return self.connection().await;
+        }
+        match self.backend().await? {
+            Backend::Single(pool) => {
+                let pooled = pool.get().await.map_err(|e| e.to_string())?;
+                let conn = Conn::Single(redis::aio::MultiplexedConnection::clone(&pooled));
+                *self.shared.write().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+                Ok(conn)
+            }
+            Backend::Cluster(_) => self.connection().await,
+        }
+    }
+
     /// Starts the background task that keeps the topology (masters, their
     /// slots and replicas) current, once; it ends when the link is dropped.
     fn watch_topology(&self, cluster: &ClusterBackend, conn: ClusterConnection) {
@@ -449,7 +480,18 @@ impl RedisLink {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        self.run_within(op, call, self.op_timeout, true).await
+        self.run_within(op, call, self.op_timeout, true, Guard::Breaker).await
+    }
+
+    /// [`run`](Self::run) with a choice of [`Guard`]: the second try of a
+    /// write's invalidation goes past the breaker, since losing it would let
+    /// instances that still reach Redis serve old data.
+    pub async fn run_guarded<T, F, Fut>(&self, op: &'static str, guard: Guard, call: F) -> Option<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        self.run_within(op, call, self.op_timeout, true, guard).await
     }
 
     /// [`run`](Self::run) for a background task's operation (the change
@@ -464,7 +506,7 @@ impl RedisLink {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        self.run_within(op, call, self.op_timeout * 4, false).await
+        self.run_within(op, call, self.op_timeout * 4, false, Guard::Breaker).await
     }
 
     async fn run_within<T, F, Fut>(
@@ -473,16 +515,17 @@ impl RedisLink {
         call: F,
         timeout: Duration,
         timeout_is_failure: bool,
+        guard: Guard,
     ) -> Option<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        if !self.allows() {
+        if guard == Guard::Breaker && !self.allows() {
             return None;
         }
         let attempt = async {
-            let conn = self.connection().await?;
+            let conn = self.connection_for(guard).await?;
             call(conn).await.map_err(|e| e.to_string())
         };
         match tokio::time::timeout(timeout, attempt).await {
@@ -534,14 +577,20 @@ impl RedisLink {
     /// time counts as failed, and the caller falls back as for any failed
     /// bump. The whole call is bounded by the operation timeout plus the
     /// `WAIT` timeout.
-    pub async fn set_durably(&self, op: &'static str, sets: Vec<(String, String)>, ttl_secs: u64) -> bool {
-        if !self.allows() {
+    pub async fn set_durably(
+        &self,
+        op: &'static str,
+        sets: Vec<(String, String)>,
+        ttl_secs: u64,
+        guard: Guard,
+    ) -> bool {
+        if guard == Guard::Breaker && !self.allows() {
             return false;
         }
         let attempt = async {
             let backend = self.backend().await?;
             let Backend::Cluster(cluster) = backend else {
-                let conn = self.connection().await?;
+                let conn = self.connection_for(guard).await?;
                 let cmds = sets.into_iter().map(|(key, value)| set_cmd(&key, &value, ttl_secs)).collect();
                 return conn.each::<Value>(cmds).await.map(|_| ()).map_err(|e| e.to_string());
             };
