@@ -179,8 +179,13 @@ on_each_topology!(
     a_write_whose_connection_redis_closed_still_reaches_every_instance,
 );
 
+/// With the rate limiter on, as by default: each L1 hit costs the
+/// limiter's one script call and nothing else about the request.
 async fn a_repeated_hit_sends_no_redis_command_for_its_entry(topology: Topology) {
-    let fleet = topology.fleet(1).await;
+    let fleet = Fleet::start_on(&topology.url(), 1, |_, env| {
+        env.insert("FKAPI_RATE_LIMIT".into(), "100000/hour".into());
+    })
+    .await;
     warm_l1(&fleet, 0, "/api/clubs/1", "club").await;
     let monitors: Vec<Monitor> = topology.ports().into_iter().map(Monitor::start).collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -195,6 +200,9 @@ async fn a_repeated_hit_sends_no_redis_command_for_its_entry(topology: Topology)
     let commands: Vec<String> = monitors.iter().flat_map(Monitor::take).collect();
     let about_the_entry: Vec<&String> = commands.iter().filter(|line| line.contains("club_1")).collect();
     assert!(about_the_entry.is_empty(), "hits sent Redis commands for the entry: {about_the_entry:?}");
+    // (A replica shows a script's effects, not the script call.)
+    let limiter_calls = commands.iter().filter(|line| line.contains("EVAL") && line.contains(":rl:")).count();
+    assert_eq!(limiter_calls, 20, "one limiter call per hit: {commands:?}");
     // The monitors work: the coherence protocol's reads and renewals show.
     assert!(commands.iter().any(|line| line.contains("XREAD")), "MONITOR saw nothing: {commands:?}");
 }
