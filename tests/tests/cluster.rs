@@ -347,3 +347,51 @@ async fn a_promoted_replica_that_missed_bumps_never_serves_an_old_entry() {
     .await;
     run.expect("test took longer than its bound");
 }
+
+/// A master that hangs (SIGSTOP: a frozen process, or a partition that
+/// drops packets) is failed over. Unlike a dead one it refuses nothing, it
+/// only times out, so the Redis client never rereads the slot map by
+/// itself: every request would pay the timeout and bypass the cache for
+/// good. Requests fail open meanwhile, and once the watcher sees the new
+/// masters, caching returns by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_master_failed_over_fails_open_and_caching_returns() {
+    let cluster = TestCluster::start();
+    let seeds = cluster.seeds();
+    bounded(async {
+        let app = TestApp::spawn_with(|s| {
+            s.redis_url = Some(fkapi_api::config::Secret(seeds.clone()));
+            // Every hit is then a Redis hit.
+            s.cache.l1_max_bytes = 0;
+        })
+        .await;
+        let kits = app.ids("SELECT id FROM kits ORDER BY id LIMIT 20").await;
+        let ns = fkapi_cache::Namespace::new(&app.db_name);
+        let path = format!("/api/kits/{}", kits[0]);
+        let victim = cluster.master_of(&format!("{}kit_json_{}", ns.prefix(), kits[0]));
+        app.get_json(&path).await;
+        assert_eq!(app.get_json(&path).await.2, "HIT");
+        cluster.signal(victim, "-STOP");
+        let frozen = Instant::now();
+        let mut answers = BTreeSet::new();
+        let resumed = loop {
+            let (status, _, cache) = app.get_json(&path).await;
+            assert_eq!(status, StatusCode::OK, "a request failed while the master hung");
+            if cache == "HIT" {
+                break frozen.elapsed();
+            }
+            answers.insert(cache);
+            assert!(frozen.elapsed() < Duration::from_secs(20), "no HIT 20 s after the master hung (seen {answers:?})");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        eprintln!("hung master: first HIT {resumed:?} after the freeze; answers before {answers:?}");
+        // No operation is left on the hung node (one would time out: BYPASS).
+        for kit in &kits {
+            let (status, _, cache) = app.get_json(&format!("/api/kits/{kit}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(cache == "MISS" || cache == "HIT", "kit {kit}: {cache} after the promotion");
+        }
+        cluster.signal(victim, "-CONT");
+    })
+    .await;
+}

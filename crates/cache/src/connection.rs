@@ -33,7 +33,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, RedisFuture, RedisResult, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The connection handed to an operation; cheap to clone, and commands sent
@@ -201,6 +201,16 @@ struct ClusterBackend {
     /// Counts changes of the master set seen by the watcher.
     topology_changes: Arc<AtomicU64>,
     watching: AtomicBool,
+    /// Connections the watcher made after a change of masters, for the
+    /// shared and the writer's slots (see `watch_topology`).
+    fresh: Arc<Mutex<Option<FreshConnections>>>,
+    fresh_ready: Arc<AtomicBool>,
+}
+
+/// A shared and a writer connection made after the masters changed.
+struct FreshConnections {
+    shared: ClusterConnection,
+    writer: ClusterConnection,
 }
 
 enum Backend {
@@ -303,6 +313,8 @@ impl RedisLink {
             topology: Arc::new(RwLock::new(None)),
             topology_changes: Arc::new(AtomicU64::new(0)),
             watching: AtomicBool::new(false),
+            fresh: Arc::new(Mutex::new(None)),
+            fresh_ready: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -368,6 +380,9 @@ impl RedisLink {
 
     /// The shared connection, made when there is none.
     async fn connection(&self) -> Result<Conn, String> {
+        if let Some(cluster) = self.cluster().filter(|c| c.fresh_ready.load(Ordering::Acquire)) {
+            self.take_fresh(cluster);
+        }
         if let Some(conn) = self.shared.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
             return Ok(conn.clone());
         }
@@ -404,18 +419,39 @@ impl RedisLink {
         }
     }
 
+    /// Puts the watcher's fresh connections in the shared and writer slots.
+    fn take_fresh(&self, cluster: &ClusterBackend) {
+        let Some(fresh) = cluster.fresh.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
+        cluster.fresh_ready.store(false, Ordering::Release);
+        *self.shared.write().unwrap_or_else(PoisonError::into_inner) = Some(Conn::Cluster(fresh.shared));
+        *cluster.writer.write().unwrap_or_else(PoisonError::into_inner) = Some(fresh.writer);
+        tracing::info!("redis cluster connections replaced after the masters changed");
+    }
+
     /// Starts the background task that keeps the topology (masters, their
     /// slots and replicas) current, once; it ends when the link is dropped.
+    ///
+    /// After the masters change it also makes new connections for the
+    /// shared and writer slots: redis-rs refreshes its slot map on a MOVED
+    /// or a refused connection, but a master that hangs (frozen, or
+    /// partitioned so that packets are dropped) and is failed over only
+    /// times out, and every operation on its slots would keep timing out
+    /// on it. A new connection reads the slots afresh. It is made here, in
+    /// the background, because with a hung seed node it takes the
+    /// connection timeout, longer than any one operation may wait.
     fn watch_topology(&self, cluster: &ClusterBackend, conn: ClusterConnection) {
         if cluster.watching.swap(true, Ordering::SeqCst) {
             return;
         }
         let topology: Weak<RwLock<Option<Topology>>> = Arc::downgrade(&cluster.topology);
         let changes = Arc::clone(&cluster.topology_changes);
+        let (fresh, fresh_ready) = (Arc::clone(&cluster.fresh), Arc::clone(&cluster.fresh_ready));
+        let client = cluster.client.clone();
         let timeout = self.op_timeout * 4;
         tokio::spawn(async move {
             let mut conn = conn;
             let mut last: Option<Signature> = None;
+            let mut reconnect = false;
             loop {
                 let mut nodes = redis::cmd("CLUSTER");
                 nodes.arg("NODES");
@@ -427,11 +463,27 @@ impl RedisLink {
                     if last.as_ref().is_some_and(|before| *before != signature) {
                         changes.fetch_add(1, Ordering::SeqCst);
                         tracing::info!(masters = parsed.masters.len(), "redis cluster topology changed");
+                        reconnect = true;
                     }
                     last = Some(signature);
                     *slot.write().unwrap_or_else(PoisonError::into_inner) = Some(parsed);
                 }
                 drop(slot);
+                if reconnect {
+                    let made = tokio::time::timeout(Duration::from_secs(10), async {
+                        let shared = client.get_async_connection().await?;
+                        let writer = client.get_async_connection().await?;
+                        Ok::<_, redis::RedisError>((shared, writer))
+                    })
+                    .await;
+                    if let Ok(Ok((shared, writer))) = made {
+                        conn = shared.clone();
+                        *fresh.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(FreshConnections { shared, writer });
+                        fresh_ready.store(true, Ordering::Release);
+                        reconnect = false;
+                    }
+                }
                 tokio::time::sleep(TOPOLOGY_EVERY).await;
             }
         });
