@@ -381,6 +381,17 @@ impl TestApp {
         }
     }
 
+    /// Runs raw SQL on this test's database and waits until the change feed
+    /// has applied it ([`Self::wait_for_feed_past`]; the statement commits
+    /// at once, so one feed step takes all its records), so that its
+    /// invalidation cannot land in the middle of what the test does next.
+    pub async fn sql_through_feed(&self, statement: &str) -> usize {
+        let before = self.metric("fkapi_feed_records_applied_total", &[]).await;
+        let rows = self.sql(statement).await;
+        self.wait_for_feed_past(before).await;
+        rows
+    }
+
     /// Runs raw SQL on this test's database.
     pub async fn sql(&self, statement: &str) -> usize {
         diesel::sql_query(statement).execute(&mut self.db().await).await.expect("sql")

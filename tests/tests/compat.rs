@@ -176,7 +176,7 @@ async fn whole_shuffle(app: &TestApp, list: &str, field: &str, seed: i64, page_s
 #[tokio::test]
 async fn random_kits_have_fkapis_shape_and_only_kits_with_an_image() {
     let app = TestApp::spawn().await;
-    app.sql("UPDATE kits SET main_img_url = '' WHERE id > 230 OR id IN (3, 5)").await;
+    app.sql_through_feed("UPDATE kits SET main_img_url = '' WHERE id > 230 OR id IN (3, 5)").await;
     let with_image: BTreeSet<i32> = app.ids("SELECT id FROM kits WHERE main_img_url <> ''").await.into_iter().collect();
     assert_eq!(with_image.len(), 228);
 
@@ -240,7 +240,7 @@ async fn random_kits_have_fkapis_shape_and_only_kits_with_an_image() {
 #[tokio::test]
 async fn random_kit_fields_are_what_fkapi_shows() {
     let app = TestApp::spawn().await;
-    app.sql("UPDATE kits SET main_img_url = '' WHERE id > 40").await;
+    app.sql_through_feed("UPDATE kits SET main_img_url = '' WHERE id > 40").await;
     let (body, _) = ok(&app, "/api/random-kits/?seed=5&page_size=100").await;
     let kits = body["kits"].as_array().unwrap();
     assert_eq!(kits.len(), 40);
@@ -309,10 +309,13 @@ async fn random_kit_pages_are_cached_and_fresh_after_writes() {
 async fn random_clubs_have_fkapis_shape_real_logos_and_kit_counts() {
     let app = TestApp::spawn().await;
     // Clubs past 120 keep their logos only when they are real.
-    app.sql("UPDATE clubs SET logo = NULL WHERE id > 120 AND id % 3 = 0").await;
-    app.sql("UPDATE clubs SET logo = '' WHERE id > 120 AND id % 3 = 1").await;
-    app.sql(&format!("UPDATE clubs SET logo = '{}' WHERE id > 120 AND id % 3 = 2", fkapi_clubs::PLACEHOLDER_LOGO))
-        .await;
+    app.sql_through_feed("UPDATE clubs SET logo = NULL WHERE id > 120 AND id % 3 = 0").await;
+    app.sql_through_feed("UPDATE clubs SET logo = '' WHERE id > 120 AND id % 3 = 1").await;
+    app.sql_through_feed(&format!(
+        "UPDATE clubs SET logo = '{}' WHERE id > 120 AND id % 3 = 2",
+        fkapi_clubs::PLACEHOLDER_LOGO
+    ))
+    .await;
     let real: BTreeSet<i32> = app.ids("SELECT id FROM clubs WHERE id <= 120").await.into_iter().collect();
 
     let (body, _) = ok(&app, "/api/random-clubs/?page=1&page_size=20").await;
