@@ -121,11 +121,6 @@ impl Topology {
             Topology::Cluster(cluster) => cluster.signal(port, signal),
         }
     }
-
-    /// Closes every client connection of that server (instances reconnect).
-    fn disconnect_coherence_clients(&self, namespace: &str) {
-        disconnect_clients(self.coherence_port(namespace));
-    }
 }
 
 /// Closes every client connection of the server on `port`, as a Redis
@@ -256,7 +251,7 @@ async fn a_frozen_instance_delays_a_write_by_at_most_its_lease_and_never_serves_
     fleet.freeze(1);
     // Its stream connection is closed while it sleeps, so the write's
     // message is not already waiting in its socket when it wakes.
-    topology.disconnect_coherence_clients(&fleet.namespace);
+    disconnect_clients(topology.coherence_port(&fleet.namespace));
     let began = Instant::now();
     rename_club_on(&fleet, 0, 13, "Renamed While Frozen").await;
     let took = began.elapsed();

@@ -309,6 +309,22 @@ impl LoadCtx {
     }
 }
 
+/// Runs one step of a write's invalidation (the bump, the announcement):
+/// as any operation first, and when that fails or the breaker skips it,
+/// once more past the breaker on a connection checked with a PING. A
+/// connection that Redis, a proxy or a restart closed since the last
+/// request, or a breaker opened by failures on it, must not lose the
+/// write's invalidation while the other instances still read Redis.
+async fn for_write<T, Fut>(step: impl Fn(Guard) -> Fut) -> Option<T>
+where
+    Fut: Future<Output = Option<T>>,
+{
+    match step(Guard::Breaker).await {
+        Some(done) => Some(done),
+        None => step(Guard::VerifiedConnection).await,
+    }
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
@@ -498,16 +514,6 @@ impl Cache {
         self.bump_guarded(scopes, op, Guard::Breaker).await
     }
 
-    /// A write's bump. When it fails (or the breaker skips it) it is tried
-    /// once more, past the breaker, on a connection checked with a PING: a
-    /// connection that Redis, a proxy or a restart closed since the last
-    /// request must not lose the write's invalidation while the other
-    /// instances still read Redis.
-    async fn bump_for_write(&self, scopes: &[Scope]) -> bool {
-        self.bump_guarded(scopes, "invalidate", Guard::Breaker).await
-            || self.bump_guarded(scopes, "invalidate", Guard::VerifiedConnection).await
-    }
-
     async fn bump_guarded(&self, scopes: &[Scope], op: &'static str, guard: Guard) -> bool {
         let Some(link) = self.inner.link.as_ref() else { return false };
         let ttl = self.inner.cfg.generation_ttl.as_secs().max(1);
@@ -548,8 +554,11 @@ impl Cache {
         }
         // Generations first: an instance that applies the announcement and
         // refills its L1 from Redis must find the entries already stale.
-        let bumped = self.bump_for_write(scopes).await;
-        let announced = self.announce_for_write(scopes).await;
+        let bumped =
+            for_write(|guard| async move { self.bump_guarded(scopes, "invalidate", guard).await.then_some(()) })
+                .await
+                .is_some();
+        let announced = for_write(|guard| self.announce_guarded(scopes, guard)).await;
         if announced.is_none() {
             if let Some(local) = &self.inner.local {
                 local.apply(scopes.iter().map(Scope::as_str));

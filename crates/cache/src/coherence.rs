@@ -190,18 +190,12 @@ impl Cache {
         self.announce_guarded(scopes, Guard::Breaker).await
     }
 
-    /// A write's announcement, tried once more past the breaker when it
-    /// fails (as `bump_for_write`): a writer that wrongly believes Redis
-    /// unreachable waits out the lease term, while instances that do reach
-    /// Redis keep renewing their leases and serving what the write changed.
-    pub(crate) async fn announce_for_write(&self, scopes: &[Scope]) -> Option<u64> {
-        match self.announce_guarded(scopes, Guard::Breaker).await {
-            Some(n) => Some(n),
-            None => self.announce_guarded(scopes, Guard::VerifiedConnection).await,
-        }
-    }
-
-    async fn announce_guarded(&self, scopes: &[Scope], guard: Guard) -> Option<u64> {
+    /// [`Self::announce`] with a choice of [`Guard`] (a write's second try
+    /// goes past the breaker; see `for_write` in client.rs). A writer that
+    /// wrongly believed Redis unreachable would wait out the lease term
+    /// while instances that do reach Redis keep renewing their leases and
+    /// serving what the write changed.
+    pub(crate) async fn announce_guarded(&self, scopes: &[Scope], guard: Guard) -> Option<u64> {
         let coherence = self.coherence()?;
         let names = scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ");
         let call = |mut conn: crate::connection::Conn| async move {

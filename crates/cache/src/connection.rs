@@ -33,7 +33,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, RedisFuture, RedisResult, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The connection handed to an operation; cheap to clone, and commands sent
@@ -196,21 +196,11 @@ struct ClusterBackend {
     /// For the blocking stream reader: a longer response timeout.
     reader_client: ClusterClient,
     /// Bumps and their `WAIT`s (a `WAIT` blocks its connection).
-    writer: RwLock<Option<ClusterConnection>>,
+    writer: Arc<RwLock<Option<ClusterConnection>>>,
     topology: Arc<RwLock<Option<Topology>>>,
     /// Counts changes of the master set seen by the watcher.
     topology_changes: Arc<AtomicU64>,
     watching: AtomicBool,
-    /// Connections the watcher made after a change of masters, for the
-    /// shared and the writer's slots (see `watch_topology`).
-    fresh: Arc<Mutex<Option<FreshConnections>>>,
-    fresh_ready: Arc<AtomicBool>,
-}
-
-/// A shared and a writer connection made after the masters changed.
-struct FreshConnections {
-    shared: ClusterConnection,
-    writer: ClusterConnection,
 }
 
 enum Backend {
@@ -233,7 +223,8 @@ pub(crate) struct RedisLink {
     /// a pool checkout per operation adds deadpool's UNWATCH+PING recycle
     /// check, a second round trip. Made on first use and dropped on any
     /// error or timeout on one node, so a broken one is replaced.
-    shared: RwLock<Option<Conn>>,
+    /// Shared with the cluster's topology watcher, which replaces it.
+    shared: Arc<RwLock<Option<Conn>>>,
     /// One node only; a cluster has none (see the module documentation).
     breaker: Breaker,
     metrics: CacheMetrics,
@@ -276,7 +267,7 @@ impl RedisLink {
             pool_size: cfg.pool_size.max(1),
             replica_wait: cfg.replica_wait,
             backend: tokio::sync::OnceCell::new(),
-            shared: RwLock::new(None),
+            shared: Arc::new(RwLock::new(None)),
             breaker: Breaker::new(cfg.breaker_threshold, cfg.breaker_cooldown),
             metrics,
             warned_down: AtomicBool::new(false),
@@ -309,12 +300,10 @@ impl RedisLink {
         Ok(ClusterBackend {
             client: build(self.op_timeout)?,
             reader_client: build(Duration::from_secs(10))?,
-            writer: RwLock::new(None),
+            writer: Arc::new(RwLock::new(None)),
             topology: Arc::new(RwLock::new(None)),
             topology_changes: Arc::new(AtomicU64::new(0)),
             watching: AtomicBool::new(false),
-            fresh: Arc::new(Mutex::new(None)),
-            fresh_ready: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -380,9 +369,6 @@ impl RedisLink {
 
     /// The shared connection, made when there is none.
     async fn connection(&self) -> Result<Conn, String> {
-        if let Some(cluster) = self.cluster().filter(|c| c.fresh_ready.load(Ordering::Acquire)) {
-            self.take_fresh(cluster);
-        }
         if let Some(conn) = self.shared.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
             return Ok(conn.clone());
         }
@@ -419,20 +405,11 @@ impl RedisLink {
         }
     }
 
-    /// Puts the watcher's fresh connections in the shared and writer slots.
-    fn take_fresh(&self, cluster: &ClusterBackend) {
-        let Some(fresh) = cluster.fresh.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
-        cluster.fresh_ready.store(false, Ordering::Release);
-        *self.shared.write().unwrap_or_else(PoisonError::into_inner) = Some(Conn::Cluster(fresh.shared));
-        *cluster.writer.write().unwrap_or_else(PoisonError::into_inner) = Some(fresh.writer);
-        tracing::info!("redis cluster connections replaced after the masters changed");
-    }
-
     /// Starts the background task that keeps the topology (masters, their
     /// slots and replicas) current, once; it ends when the link is dropped.
     ///
-    /// After the masters change it also makes new connections for the
-    /// shared and writer slots: redis-rs refreshes its slot map on a MOVED
+    /// After the masters change it also replaces the shared and the writer
+    /// connection with new ones: redis-rs refreshes its slot map on a MOVED
     /// or a refused connection, but a master that hangs (frozen, or
     /// partitioned so that packets are dropped) and is failed over only
     /// times out, and every operation on its slots would keep timing out
@@ -445,7 +422,7 @@ impl RedisLink {
         }
         let topology: Weak<RwLock<Option<Topology>>> = Arc::downgrade(&cluster.topology);
         let changes = Arc::clone(&cluster.topology_changes);
-        let (fresh, fresh_ready) = (Arc::clone(&cluster.fresh), Arc::clone(&cluster.fresh_ready));
+        let (shared_slot, writer_slot) = (Arc::clone(&self.shared), Arc::clone(&cluster.writer));
         let client = cluster.client.clone();
         let timeout = self.op_timeout * 4;
         tokio::spawn(async move {
@@ -478,10 +455,10 @@ impl RedisLink {
                     .await;
                     if let Ok(Ok((shared, writer))) = made {
                         conn = shared.clone();
-                        *fresh.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(FreshConnections { shared, writer });
-                        fresh_ready.store(true, Ordering::Release);
+                        *shared_slot.write().unwrap_or_else(PoisonError::into_inner) = Some(Conn::Cluster(shared));
+                        *writer_slot.write().unwrap_or_else(PoisonError::into_inner) = Some(writer);
                         reconnect = false;
+                        tracing::info!("redis cluster connections replaced after the masters changed");
                     }
                 }
                 tokio::time::sleep(TOPOLOGY_EVERY).await;
