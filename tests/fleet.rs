@@ -164,7 +164,14 @@ impl Fleet {
         let dir = fleet_dir(NEXT_FLEET.fetch_add(1, Ordering::SeqCst));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("fleet dir");
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        // Idle connections are dropped before the server's keep-alive (5 s)
+        // closes them: reusing one just as the server closes it fails the
+        // request ("error sending request").
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         let mut fleet = Fleet {
             namespace: db.name.clone(),
             db,
@@ -316,7 +323,7 @@ impl Fleet {
     }
 
     pub async fn get(&self, index: usize, path: &str) -> reqwest::Response {
-        self.client.get(self.url(index, path)).send().await.unwrap_or_else(|e| panic!("instance {index} {path}: {e}"))
+        self.client.get(self.url(index, path)).send().await.unwrap_or_else(|e| panic!("instance {index} {path}: {e:?}"))
     }
 
     /// GET returning (status, JSON body, X-Cache header).

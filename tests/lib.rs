@@ -330,7 +330,13 @@ impl TestApp {
         let server = fkapi_api::serve(listener, state.clone(), settings.workers).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        // Idle connections are dropped before the server's keep-alive (5 s)
+        // closes them (see `Fleet::start_on`).
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         TestApp { address, client, state, settings, db_name, handle, database, _background: background }
     }
 
